@@ -1,0 +1,121 @@
+"""The ``harness`` command line.
+
+    harness up [--backend B] [--json]      provision servers (and the reference services), stay up until SIGINT/SIGTERM
+    harness verify [...]                   run the verification suites and write reports/
+    harness schemas generate|check|diff    schema tooling
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.config import OPTIONS, Settings
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help_text: str) -> Callable[[Command], Command]:
+    """Register a sub-command; its parser is filled by a function named ``<func>_args`` if it exists."""
+
+    def register(func: Command) -> Command:
+        if name in _COMMANDS:
+            raise ValueError(f"sub-command {name!r} registered twice")
+        args = globals().get(f"{func.__name__}_args", lambda parser: None)
+        _COMMANDS[name] = (func, args, help_text)
+        return func
+
+    return register
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that targets a stack takes (env equivalents in parentheses)."""
+    for name, (var, help_text) in OPTIONS.items():
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": f"{help_text} (env {var})"}
+        if name == "backend":
+            kwargs["choices"] = ("auto", "local", "docker", "external")
+        parser.add_argument(f"--{name.replace('_', '-')}", **kwargs)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.resolve({name: getattr(args, name, None) for name in OPTIONS})
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGINT/SIGTERM, so that teardown runs as on a normal exit."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def install_stop_signals() -> None:
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, _raise_stop)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def up_args(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser)
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON line with the URLs on stdout")
+    parser.add_argument("--no-services", action="store_true",
+                        help="only the servers: do not start the reference Bloodbank and Candystore")
+
+
+@command("up", "provision RabbitMQ + PostgreSQL (and the reference services); stay up until SIGINT/SIGTERM")
+def up(args: argparse.Namespace) -> int:
+    from harness.stack import Stack
+
+    settings = settings_from(args)
+    install_stop_signals()
+    stack = Stack(settings, with_services=not args.no_services, progress=None if args.json else _say)
+    try:
+        stack.start()
+        info = stack.info()
+        if args.json:
+            print(json.dumps(info, sort_keys=True), flush=True)
+        else:
+            _say("harness is up (Ctrl-C to stop):")
+            for key in ("backend", "amqp_url", "database_url", "bloodbank_url", "candystore_url"):
+                if info.get(key):
+                    _say(f"  {key:15} {info[key]}")
+        threading.Event().wait()  # until a signal raises _Stop
+    except _Stop:
+        pass
+    except Exception as exc:  # one clear line (the message carries the log tail when there is one)
+        _say(f"harness up: {exc}")
+        stack.stop()
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="33GOD event harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (func, fill, help_text) in _COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        fill(child)
+        child.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Session fixtures of the harness, as factories and plain fixtures (re-exported by the pytest plugin).
+
+Downstream fixtures find upstream ones by name, so every suite runs unchanged on each backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from harness.backends import Backend, BackendUnavailable, create_backend
+from harness.config import Settings
+from harness.topology import Topology
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+__all__ = [
+    "amqp_channel",
+    "amqp_connection",
+    "amqp_url",
+    "backend",
+    "database_url",
+    "db_connection",
+    "envelope_factory",
+    "harness_settings",
+    "topology",
+]
+
+
+@pytest.fixture(scope="session")
+def harness_settings(pytestconfig: pytest.Config) -> Settings:
+    """Resolved options of this run (command line, then ``HARNESS_*`` environment)."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def backend(harness_settings: Settings) -> Iterator[Backend]:
+    """The started backend of the session (local by default); torn down at the end, also on Ctrl-C/SIGTERM."""
+    chosen = create_backend(
+        harness_settings.backend,
+        amqp_url=harness_settings.amqp_url or None,
+        database_url=harness_settings.database_url or None,
+    )
+    try:
+        with chosen:
+            yield chosen
+    except BackendUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def topology(backend: Backend, harness_settings: Settings) -> Topology:
+    """Broker object names of this run: the backend's (prefixed on a shared broker) unless set by env."""
+    return backend.topology if backend.name == "external" else harness_settings.topology
+
+
+@pytest.fixture(scope="session")
+def amqp_url(backend: Backend) -> str:
+    return backend.amqp_url
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: Backend) -> str:
+    return backend.database_url
+
+
+@pytest.fixture(scope="session")
+def amqp_connection(amqp_url: str) -> Iterator[Any]:
+    """A blocking (pika) connection to the run's broker, for probes and tap queues."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    yield connection
+    if connection.is_open:
+        connection.close()
+
+
+@pytest.fixture
+def amqp_channel(amqp_connection: Any) -> Iterator[Any]:
+    """A fresh channel per test (closed afterwards)."""
+    channel = amqp_connection.channel()
+    yield channel
+    if channel.is_open:
+        channel.close()
+
+
+@pytest.fixture(scope="session")
+def db_connection(database_url: str) -> Iterator[Any]:
+    """An autocommit psycopg connection to the run's database."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def envelope_factory() -> Callable[..., dict[str, Any]]:
+    """``envelope_factory(event_type=None, payload=None, **overrides)`` -> a valid envelope."""
+    from harness.schemas import make_envelope
+
+    return make_envelope

@@ -1,0 +1,117 @@
+"""The reference services as child processes (uvicorn), configured by environment variables."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from harness.backends import Backend, BackendError, free_port, wait_until
+from harness.backends._process import spawn, tail, terminate
+from harness.config import Settings
+
+
+@dataclass
+class ServiceProcess:
+    """One reference service run as ``python -m reference_impl.<name>``, with fault controls."""
+
+    name: str
+    env: dict[str, str]
+    port: int
+    log: Path
+    health_path: str
+    proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = {**self.env, **self.extra_env}
+        self.proc = spawn([sys.executable, "-m", f"reference_impl.{self.name}"], env=env, log=self.log)
+        proc = self.proc
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(self.url + self.health_path, timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(healthy, timeout=timeout, describe=f"{self.name} on {self.url}",
+                       alive=lambda: proc.poll() is None)
+        except (TimeoutError, BackendError) as exc:
+            self.stop()
+            raise BackendError(f"{exc}. Last lines of its log:\n{tail(self.log)}") from None
+
+    def stop(self) -> None:
+        terminate(self.proc, signal.SIGTERM, 10)
+        self.proc = None
+
+    def kill(self) -> None:
+        terminate(self.proc, signal.SIGKILL, 5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def available(name: str) -> bool:
+    """True when the reference service package exists (it can be run with ``python -m``)."""
+    return importlib.util.find_spec(f"reference_impl.{name}.__main__") is not None
+
+
+def service_env(name: str, backend: Backend, port: int) -> dict[str, str]:
+    """Environment variables that configure a reference service for this backend (see its README)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_"))}
+    env.update(backend.topology.env())
+    prefix = name.upper()
+    env[f"{prefix}_AMQP_URL"] = backend.amqp_url
+    env[f"{prefix}_HOST"] = "127.0.0.1"
+    env[f"{prefix}_PORT"] = str(port)
+    if name == "candystore":
+        env["CANDYSTORE_DATABASE_URL"] = backend.database_url
+    return env
+
+
+HEALTH_PATHS = {"bloodbank": "/healthz", "candystore": "/health"}
+
+
+def start_reference_services(
+    backend: Backend, settings: Settings, *, progress: Callable[[str], None] = lambda _: None,
+    log_dir: Path | None = None, extra_env: dict[str, dict[str, str]] | None = None,
+) -> dict[str, ServiceProcess]:
+    """Start the reference services not given by URL (Candystore first: it declares its queue)."""
+    wanted = []
+    if not settings.candystore_url and available("candystore"):
+        wanted.append("candystore")
+    if not settings.bloodbank_url and available("bloodbank"):
+        wanted.append("bloodbank")
+    log_dir = log_dir or Path(getattr(backend, "root", None) or "/tmp")
+    started: dict[str, ServiceProcess] = {}
+    try:
+        for name in wanted:
+            port = free_port()
+            service = ServiceProcess(
+                name=name, env=service_env(name, backend, port), port=port, log=log_dir / f"{name}.log",
+                health_path=HEALTH_PATHS[name], extra_env=(extra_env or {}).get(name, {}),
+            )
+            began = time.monotonic()
+            service.start()
+            started[name] = service
+            progress(f"{name} ready on {service.url} in {time.monotonic() - began:.1f} s")
+    except BaseException:
+        for service in started.values():
+            service.stop()
+        raise
+    return started
