@@ -102,6 +102,30 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify_args(parser: argparse.ArgumentParser) -> None:
+    from harness.verify import SUITES
+
+    add_target_options(parser)
+    parser.add_argument("--suite", action="append", choices=sorted(SUITES), dest="suites",
+                        help="run only this suite (repeatable); default: every suite")
+    parser.add_argument("--reports", default="reports", help="directory for summary.json, report.md, junit.xml")
+    parser.add_argument("--fuzz-profile", choices=("ci", "deep"), default=None,
+                        help="ci: deterministic, bounded (default); deep: >= 10,000 examples")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+
+
+@command("verify", "run the verification suites against the embedded stack or the given URLs; write reports/")
+def verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.verify import run_verify
+
+    return run_verify(
+        settings_from(args), suites=args.suites, reports=Path(args.reports),
+        fuzz_profile=args.fuzz_profile, extra=args.pytest_args,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="33GOD event harness")
     sub = parser.add_subparsers(dest="command", required=True)

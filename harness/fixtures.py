@@ -21,10 +21,14 @@ __all__ = [
     "amqp_connection",
     "amqp_url",
     "backend",
+    "bloodbank_url",
+    "candystore_url",
     "database_url",
     "db_connection",
     "envelope_factory",
     "harness_settings",
+    "reference_services",
+    "run_report",
     "topology",
 ]
 
@@ -101,3 +105,51 @@ def envelope_factory() -> Callable[..., dict[str, Any]]:
     from harness.schemas import make_envelope
 
     return make_envelope
+
+
+@pytest.fixture(scope="session")
+def reference_services(backend: Backend, harness_settings: Settings) -> Iterator[dict[str, Any]]:
+    """The reference services started for this session (those not given by URL), by name.
+
+    Internal tests use them to kill or restart a service; black-box tests only need the URL fixtures.
+    """
+    from harness.services import start_reference_services
+
+    started = start_reference_services(backend, harness_settings)
+    try:
+        yield started
+    finally:
+        for service in reversed(list(started.values())):
+            service.stop()
+
+
+def _service_url(name: str, given: str, services: dict[str, Any]) -> str:
+    if given:
+        return given.rstrip("/")
+    if name not in services:
+        pytest.skip(f"no {name} to test: give --{name}-url, or install the reference implementation")
+    return services[name].url
+
+
+@pytest.fixture(scope="session")
+def bloodbank_url(harness_settings: Settings, request: pytest.FixtureRequest) -> str:
+    """Base URL of the Bloodbank under test (``--bloodbank-url``, else the reference one started here)."""
+    services = {} if harness_settings.bloodbank_url else request.getfixturevalue("reference_services")
+    return _service_url("bloodbank", harness_settings.bloodbank_url, services)
+
+
+@pytest.fixture(scope="session")
+def candystore_url(harness_settings: Settings, request: pytest.FixtureRequest) -> str:
+    """Base URL of the Candystore under test (``--candystore-url``, else the reference one started here)."""
+    services = {} if harness_settings.candystore_url else request.getfixturevalue("reference_services")
+    return _service_url("candystore", harness_settings.candystore_url, services)
+
+
+@pytest.fixture(scope="session")
+def run_report(pytestconfig: pytest.Config) -> Any:
+    """The run's :class:`harness.report.RunReport` (ledger verdicts, findings); a private one outside verify."""
+    from harness.report import REPORT_KEY, RunReport
+
+    if REPORT_KEY not in pytestconfig.stash:
+        pytestconfig.stash[REPORT_KEY] = RunReport()
+    return pytestconfig.stash[REPORT_KEY]

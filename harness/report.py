@@ -1,0 +1,140 @@
+"""What a verification run found, collected while pytest runs and written to ``reports/``.
+
+Suites add ledger verdicts and findings through the ``run_report`` fixture; the collector plugin counts
+outcomes per suite and turns every failure into a finding. ``reports/summary.json`` is::
+
+    {"suites": {name: {"passed", "failed", "skipped"}}, "ledger": {...}, "findings": [{"id", "title", "detail"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPORT_KEY = pytest.StashKey["RunReport"]()
+
+
+@dataclass
+class RunReport:
+    """Outcomes per suite, ledger verdicts and findings of one run."""
+
+    suites: dict[str, dict[str, int]] = field(default_factory=dict)
+    ledger: dict[str, Any] = field(default_factory=dict)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    target: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    def count(self, suite: str, outcome: str) -> None:
+        counts = self.suites.setdefault(suite, {"passed": 0, "failed": 0, "skipped": 0})
+        counts[outcome] = counts.get(outcome, 0) + 1
+
+    def add_finding(self, id: str, title: str, detail: str) -> None:  # noqa: A002 - the report's field name
+        self.findings.append({"id": id, "title": title, "detail": detail})
+
+    def add_ledger(self, name: str, verdict: dict[str, Any]) -> None:
+        self.ledger[name] = verdict
+
+    @property
+    def failed(self) -> int:
+        return sum(counts["failed"] for counts in self.suites.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "suites": self.suites,
+            "ledger": self.ledger,
+            "findings": self.findings,
+            "target": self.target,
+            "duration_seconds": round(time.time() - self.started, 1),
+        }
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "summary.json"
+        path.write_text(json.dumps(self.summary(), indent=2, sort_keys=True, default=str) + "\n")
+        (directory / "report.md").write_text(render_markdown(self.summary()))
+        return path
+
+
+def _title(item: pytest.Item | None, report: pytest.TestReport) -> str:
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    if doc and doc.strip():
+        return doc.strip().splitlines()[0]
+    return report.nodeid.split("::")[-1]
+
+
+def _detail(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text.strip()[:2000]
+
+
+class SuiteCollector:
+    """pytest plugin: counts outcomes per suite (by path) and records failures as findings."""
+
+    def __init__(self, report: RunReport, suites: dict[str, list[Path]]) -> None:
+        self.report = report
+        self.suites = {name: [p.resolve() for p in paths] for name, paths in suites.items()}
+        self._items: dict[str, pytest.Item] = {}
+
+    def suite_of(self, path: Path) -> str:
+        path = path.resolve()
+        for name, roots in self.suites.items():
+            if any(path == root or root in path.parents for root in roots):
+                return name
+        return "other"
+
+    @pytest.hookimpl
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[REPORT_KEY] = self.report
+
+    @pytest.hookimpl
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self._items = {item.nodeid: item for item in items}
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        item = self._items.get(report.nodeid)
+        suite = self.suite_of(Path(item.path)) if item is not None else "other"
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            outcome = "skipped" if report.skipped else ("passed" if report.passed else "failed")
+            self.report.count(suite, outcome)
+            if report.failed:
+                self.report.add_finding(report.nodeid, _title(item, report), _detail(report))
+        elif report.when == "teardown" and report.failed:
+            self.report.count(suite, "failed")
+            self.report.add_finding(report.nodeid + " (teardown)", _title(item, report), _detail(report))
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """A readable report for people: suites, ledger verdicts, findings."""
+    lines = ["# 33GOD event harness — verification report", ""]
+    target = summary.get("target") or {}
+    if target:
+        lines += ["## Target", "", "| what | value |", "|---|---|"]
+        lines += [f"| {k} | `{v}` |" for k, v in sorted(target.items()) if v]
+        lines.append("")
+    lines += ["## Suites", "", "| suite | passed | failed | skipped |", "|---|---:|---:|---:|"]
+    for name, counts in sorted(summary["suites"].items()):
+        lines.append(f"| {name} | {counts['passed']} | {counts['failed']} | {counts['skipped']} |")
+    if summary.get("ledger"):
+        lines += ["", "## Event ledger (zero-loss verdicts)", "",
+                  "| run | accepted | stored | dead-lettered | lost | duplicated | recovery s |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, v in sorted(summary["ledger"].items()):
+            lines.append(
+                f"| {name} | {v.get('accepted', '')} | {v.get('stored', '')} | {v.get('dead_lettered', '')} | "
+                f"{v.get('lost', '')} | {v.get('duplicated', '')} | {v.get('recovery_seconds', '')} |"
+            )
+    lines += ["", "## Findings", ""]
+    if not summary["findings"]:
+        lines.append("None: every check passed.")
+    for finding in summary["findings"]:
+        lines += [f"- **{finding['title']}** (`{finding['id']}`)", "", "  ```", *(
+            "  " + line for line in finding["detail"].splitlines()[:20]), "  ```"]
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""``harness verify``: every suite (or the chosen ones) in one pytest session, summarised in ``reports/``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.config import OPTIONS, Settings
+from harness.report import RunReport, SuiteCollector
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: suite name -> test paths (relative to the project root)
+SUITES: dict[str, list[str]] = {
+    "contracts": ["contracts"],
+    "e2e": ["scenarios/e2e"],
+    "correlation": ["scenarios/correlation"],
+    "dlq": ["scenarios/dlq"],
+    "fuzz": ["scenarios/fuzz"],
+    "security": ["scenarios/security"],
+    "faults": ["scenarios/faults"],
+}
+
+
+def suite_paths(names: list[str] | None) -> dict[str, list[Path]]:
+    chosen = names or list(SUITES)
+    return {name: [ROOT / p for p in SUITES[name] if (ROOT / p).exists()] for name in chosen}
+
+
+def run_verify(settings: Settings, *, suites: list[str] | None, reports: Path,
+               fuzz_profile: str | None = None, extra: list[str] | None = None) -> int:
+    """Run the suites in-process and write ``summary.json``, ``report.md`` and ``junit.xml``; 0 when all pass."""
+    paths = suite_paths(suites)
+    targets = [str(p) for ps in paths.values() for p in ps]
+    if not targets:
+        print(f"harness verify: no test files for suites {', '.join(paths)}", file=sys.stderr)
+        return 2
+    report = RunReport(target={name: getattr(settings, name) for name in OPTIONS})
+    args = [*targets, "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}", f"--junitxml={reports / 'junit.xml'}"]
+    for name in OPTIONS:
+        value = getattr(settings, name)
+        if value:
+            args.append(f"--{name.replace('_', '-')}={value}")
+    if fuzz_profile:
+        args.append(f"--fuzz-profile={fuzz_profile}")
+    args += extra or []
+    code = pytest.main(args, plugins=[SuiteCollector(report, paths)])
+    path = report.write(reports)
+    print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")
+    print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'skipped':>8}")
+    for name, counts in sorted(report.suites.items()):
+        print(f"  {name:14} {counts['passed']:7} {counts['failed']:7} {counts['skipped']:8}")
+    for finding in report.findings:
+        print(f"  FAIL {finding['title']}: {finding['detail'].splitlines()[0] if finding['detail'] else ''}")
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or report.failed:
+        return 1
+    return 0
