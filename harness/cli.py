@@ -126,6 +126,19 @@ def verify(args: argparse.Namespace) -> int:
     )
 
 
+def schemas_args(parser: argparse.ArgumentParser) -> None:
+    from harness.holyfields.cli import add_arguments
+
+    add_arguments(parser)
+
+
+@command("schemas", "generate and drift-check the typed models; classify a schema change (patch/minor/major)")
+def schemas(args: argparse.Namespace) -> int:
+    from harness.holyfields.cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="33GOD event harness")
     sub = parser.add_subparsers(dest="command", required=True)
