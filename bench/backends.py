@@ -40,7 +40,11 @@ def _measure(factory, runs: int) -> dict[str, object]:
     return {
         "runs": runs,
         "ready_seconds": {"min": min(ready), "median": statistics.median(ready), "max": max(ready)},
-        "teardown_seconds": {"min": min(teardown), "median": statistics.median(teardown), "max": max(teardown)},
+        "teardown_seconds": {
+            "min": min(teardown),
+            "median": statistics.median(teardown),
+            "max": max(teardown),
+        },
     }
 
 
@@ -50,13 +54,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/backends.json"))
     args = parser.parse_args()
     results: dict[str, object] = {"local": _measure(LocalBackend, args.runs)}
-    results["external"] = _measure(lambda: ExternalBackend(amqp_url=SHARED_AMQP, database_url=SHARED_DB), args.runs)
+    results["external"] = _measure(
+        lambda: ExternalBackend(amqp_url=SHARED_AMQP, database_url=SHARED_DB), args.runs
+    )
     results["docker"] = (
         _measure(DockerBackend, args.runs) if docker_available() else {"skipped": "no Docker engine answers"}
     )
     out = {
         "benchmark": "backend start-up",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

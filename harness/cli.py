@@ -1,8 +1,8 @@
 """The ``harness`` command line.
 
-    harness up [--backend B] [--json]      provision servers (and the reference services), stay up until SIGINT/SIGTERM
-    harness verify [...]                   run the verification suites and write reports/
-    harness schemas generate|check|diff    schema tooling
+harness up [--backend B] [--json]      provision servers and reference services; up until SIGINT/SIGTERM
+harness verify [...]                   run the verification suites and write reports/
+harness schemas generate|check|diff    schema tooling
 """
 
 from __future__ import annotations
@@ -66,9 +66,14 @@ def _say(text: str) -> None:
 
 def up_args(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser)
-    parser.add_argument("--json", action="store_true", help="print exactly one JSON line with the URLs on stdout")
-    parser.add_argument("--no-services", action="store_true",
-                        help="only the servers: do not start the reference Bloodbank and Candystore")
+    parser.add_argument(
+        "--json", action="store_true", help="print exactly one JSON line with the URLs on stdout"
+    )
+    parser.add_argument(
+        "--no-services",
+        action="store_true",
+        help="only the servers: do not start the reference Bloodbank and Candystore",
+    )
 
 
 @command("up", "provision RabbitMQ + PostgreSQL (and the reference services); stay up until SIGINT/SIGTERM")
@@ -106,11 +111,22 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
     from harness.verify import SUITES
 
     add_target_options(parser)
-    parser.add_argument("--suite", action="append", choices=sorted(SUITES), dest="suites",
-                        help="run only this suite (repeatable); default: every suite")
-    parser.add_argument("--reports", default="reports", help="directory for summary.json, report.md, junit.xml")
-    parser.add_argument("--fuzz-profile", choices=("ci", "deep"), default=None,
-                        help="ci: deterministic, bounded (default); deep: >= 10,000 examples")
+    parser.add_argument(
+        "--suite",
+        action="append",
+        choices=sorted(SUITES),
+        dest="suites",
+        help="run only this suite (repeatable); default: every suite",
+    )
+    parser.add_argument(
+        "--reports", default="reports", help="directory for summary.json, report.md, junit.xml"
+    )
+    parser.add_argument(
+        "--fuzz-profile",
+        choices=("ci", "deep"),
+        default=None,
+        help="ci: deterministic, bounded (default); deep: >= 10,000 examples",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -121,8 +137,11 @@ def verify(args: argparse.Namespace) -> int:
     from harness.verify import run_verify
 
     return run_verify(
-        settings_from(args), suites=args.suites, reports=Path(args.reports),
-        fuzz_profile=args.fuzz_profile, extra=args.pytest_args,
+        settings_from(args),
+        suites=args.suites,
+        reports=Path(args.reports),
+        fuzz_profile=args.fuzz_profile,
+        extra=args.pytest_args,
     )
 
 

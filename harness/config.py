@@ -1,4 +1,4 @@
-"""Run settings shared by the CLI and the pytest plugin: command-line option, else environment, else default."""
+"""Run settings shared by the CLI and the pytest plugin: option, else environment, else default."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ from harness.topology import Topology
 
 #: option name -> (environment variable, help)
 OPTIONS: dict[str, tuple[str, str]] = {
-    "backend": ("HARNESS_BACKEND", "where RabbitMQ/PostgreSQL come from: auto (default), local, docker, external"),
+    "backend": (
+        "HARNESS_BACKEND",
+        "where RabbitMQ/PostgreSQL come from: auto (default), local, docker, external",
+    ),
     "amqp_url": ("HARNESS_AMQP_URL", "AMQP URL of an existing broker (selects the external backend)"),
     "database_url": ("HARNESS_DATABASE_URL", "PostgreSQL URL of an existing server (external backend)"),
-    "bloodbank_url": ("HARNESS_BLOODBANK_URL", "base URL of a Bloodbank to verify instead of the reference one"),
-    "candystore_url": ("HARNESS_CANDYSTORE_URL", "base URL of a Candystore to verify instead of the reference one"),
+    "bloodbank_url": (
+        "HARNESS_BLOODBANK_URL",
+        "base URL of a Bloodbank to verify instead of the reference one",
+    ),
+    "candystore_url": (
+        "HARNESS_CANDYSTORE_URL",
+        "base URL of a Candystore to verify instead of the reference one",
+    ),
 }
 
 

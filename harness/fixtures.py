@@ -147,7 +147,7 @@ def candystore_url(harness_settings: Settings, request: pytest.FixtureRequest) -
 
 @pytest.fixture(scope="session")
 def run_report(pytestconfig: pytest.Config) -> Any:
-    """The run's :class:`harness.report.RunReport` (ledger verdicts, findings); a private one outside verify."""
+    """The run's :class:`harness.report.RunReport` (ledger verdicts, findings); private outside verify."""
     from harness.report import REPORT_KEY, RunReport
 
     if REPORT_KEY not in pytestconfig.stash:

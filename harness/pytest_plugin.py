@@ -30,10 +30,19 @@ MARKERS = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "33GOD event harness")
     for name, (var, help_text) in OPTIONS.items():
-        group.addoption(f"--{name.replace('_', '-')}", dest=f"harness_{name}", default=None,
-                        help=f"{help_text} [env {var}]")
-    group.addoption("--fuzz-profile", dest="harness_fuzz_profile", default=os.environ.get("HARNESS_FUZZ_PROFILE", "ci"),
-                    choices=("ci", "deep"), help="ci: deterministic and bounded (default); deep: >= 10,000 examples")
+        group.addoption(
+            f"--{name.replace('_', '-')}",
+            dest=f"harness_{name}",
+            default=None,
+            help=f"{help_text} [env {var}]",
+        )
+    group.addoption(
+        "--fuzz-profile",
+        dest="harness_fuzz_profile",
+        default=os.environ.get("HARNESS_FUZZ_PROFILE", "ci"),
+        choices=("ci", "deep"),
+        help="ci: deterministic and bounded (default); deep: >= 10,000 examples",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,7 +60,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if settings.external_services or settings.backend == "external":
         why = "needs internals of the services/servers; the target is external"
         if settings.external_services:
-            why += f" (bloodbank={settings.bloodbank_url or 'reference'}, candystore={settings.candystore_url or 'reference'})"
+            bb, cs = settings.bloodbank_url or "reference", settings.candystore_url or "reference"
+            why += f" (bloodbank={bb}, candystore={cs})"
         else:
             why += " (external backend)"
         skip = pytest.mark.skip(reason=why)

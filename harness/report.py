@@ -3,7 +3,8 @@
 Suites add ledger verdicts and findings through the ``run_report`` fixture; the collector plugin counts
 outcomes per suite and turns every failure into a finding. ``reports/summary.json`` is::
 
-    {"suites": {name: {"passed", "failed", "skipped"}}, "ledger": {...}, "findings": [{"id", "title", "detail"}]}
+    {"suites": {name: {"passed", "failed", "skipped"}}, "ledger": {...},
+     "findings": [{"id", "title", "detail"}]}
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class RunReport:
         counts = self.suites.setdefault(suite, {"passed": 0, "failed": 0, "skipped": 0})
         counts[outcome] = counts.get(outcome, 0) + 1
 
-    def add_finding(self, id: str, title: str, detail: str) -> None:  # noqa: A002 - the report's field name
+    def add_finding(self, id: str, title: str, detail: str) -> None:
         self.findings.append({"id": id, "title": title, "detail": detail})
 
     def add_ledger(self, name: str, verdict: dict[str, Any]) -> None:
@@ -122,19 +123,29 @@ def render_markdown(summary: dict[str, Any]) -> str:
     for name, counts in sorted(summary["suites"].items()):
         lines.append(f"| {name} | {counts['passed']} | {counts['failed']} | {counts['skipped']} |")
     if summary.get("ledger"):
-        lines += ["", "## Event ledger (zero-loss verdicts)", "",
-                  "| run | accepted | stored | dead-lettered | lost | duplicated | recovery s |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Event ledger (zero-loss verdicts)",
+            "",
+            "| run | accepted | stored | dead-lettered | lost | duplicated | recovery s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for name, v in sorted(summary["ledger"].items()):
             lines.append(
-                f"| {name} | {v.get('accepted', '')} | {v.get('stored', '')} | {v.get('dead_lettered', '')} | "
+                f"| {name} | {v.get('accepted', '')} | {v.get('stored', '')} | "
+                f"{v.get('dead_lettered', '')} | "
                 f"{v.get('lost', '')} | {v.get('duplicated', '')} | {v.get('recovery_seconds', '')} |"
             )
     lines += ["", "## Findings", ""]
     if not summary["findings"]:
         lines.append("None: every check passed.")
     for finding in summary["findings"]:
-        lines += [f"- **{finding['title']}** (`{finding['id']}`)", "", "  ```", *(
-            "  " + line for line in finding["detail"].splitlines()[:20]), "  ```"]
+        lines += [
+            f"- **{finding['title']}** (`{finding['id']}`)",
+            "",
+            "  ```",
+            *("  " + line for line in finding["detail"].splitlines()[:20]),
+            "  ```",
+        ]
     lines.append("")
     return "\n".join(lines)

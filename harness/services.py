@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,8 +48,12 @@ class ServiceProcess:
                 return False
 
         try:
-            wait_until(healthy, timeout=timeout, describe=f"{self.name} on {self.url}",
-                       alive=lambda: proc.poll() is None)
+            wait_until(
+                healthy,
+                timeout=timeout,
+                describe=f"{self.name} on {self.url}",
+                alive=lambda: proc.poll() is None,
+            )
         except (TimeoutError, BackendError) as exc:
             self.stop()
             raise BackendError(f"{exc}. Last lines of its log:\n{tail(self.log)}") from None
@@ -88,8 +93,12 @@ HEALTH_PATHS = {"bloodbank": "/healthz", "candystore": "/health"}
 
 
 def start_reference_services(
-    backend: Backend, settings: Settings, *, progress: Callable[[str], None] = lambda _: None,
-    log_dir: Path | None = None, extra_env: dict[str, dict[str, str]] | None = None,
+    backend: Backend,
+    settings: Settings,
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+    log_dir: Path | None = None,
+    extra_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, ServiceProcess]:
     """Start the reference services not given by URL (Candystore first: it declares its queue)."""
     wanted = []
@@ -97,14 +106,18 @@ def start_reference_services(
         wanted.append("candystore")
     if not settings.bloodbank_url and available("bloodbank"):
         wanted.append("bloodbank")
-    log_dir = log_dir or Path(getattr(backend, "root", None) or "/tmp")
+    log_dir = log_dir or Path(getattr(backend, "root", None) or tempfile.gettempdir())
     started: dict[str, ServiceProcess] = {}
     try:
         for name in wanted:
             port = free_port()
             service = ServiceProcess(
-                name=name, env=service_env(name, backend, port), port=port, log=log_dir / f"{name}.log",
-                health_path=HEALTH_PATHS[name], extra_env=(extra_env or {}).get(name, {}),
+                name=name,
+                env=service_env(name, backend, port),
+                port=port,
+                log=log_dir / f"{name}.log",
+                health_path=HEALTH_PATHS[name],
+                extra_env=(extra_env or {}).get(name, {}),
             )
             began = time.monotonic()
             service.start()

@@ -12,8 +12,9 @@ from harness.config import Settings
 class Stack:
     """Backend servers + Bloodbank + Candystore; services given by URL are used as they are."""
 
-    def __init__(self, settings: Settings, *, with_services: bool = True,
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, with_services: bool = True, progress: Callable[[str], None] | None = None
+    ) -> None:
         self.settings = settings
         self.with_services = with_services
         self._progress = progress or (lambda text: None)
@@ -37,15 +38,19 @@ class Stack:
         from harness import services
 
         assert self.backend is not None
-        self.services = services.start_reference_services(self.backend, self.settings, progress=self._progress)
+        self.services = services.start_reference_services(
+            self.backend, self.settings, progress=self._progress
+        )
 
     def info(self) -> dict[str, Any]:
         assert self.backend is not None
         data = self.backend.info()
         data["bloodbank_url"] = self.settings.bloodbank_url or (
-            self.services["bloodbank"].url if "bloodbank" in self.services else None)
+            self.services["bloodbank"].url if "bloodbank" in self.services else None
+        )
         data["candystore_url"] = self.settings.candystore_url or (
-            self.services["candystore"].url if "candystore" in self.services else None)
+            self.services["candystore"].url if "candystore" in self.services else None
+        )
         return data
 
     def stop(self) -> None:

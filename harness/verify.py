@@ -29,16 +29,29 @@ def suite_paths(names: list[str] | None) -> dict[str, list[Path]]:
     return {name: [ROOT / p for p in SUITES[name] if (ROOT / p).exists()] for name in chosen}
 
 
-def run_verify(settings: Settings, *, suites: list[str] | None, reports: Path,
-               fuzz_profile: str | None = None, extra: list[str] | None = None) -> int:
-    """Run the suites in-process and write ``summary.json``, ``report.md`` and ``junit.xml``; 0 when all pass."""
+def run_verify(
+    settings: Settings,
+    *,
+    suites: list[str] | None,
+    reports: Path,
+    fuzz_profile: str | None = None,
+    extra: list[str] | None = None,
+) -> int:
+    """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``; 0 when all pass."""
     paths = suite_paths(suites)
     targets = [str(p) for ps in paths.values() for p in ps]
     if not targets:
         print(f"harness verify: no test files for suites {', '.join(paths)}", file=sys.stderr)
         return 2
     report = RunReport(target={name: getattr(settings, name) for name in OPTIONS})
-    args = [*targets, "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}", f"--junitxml={reports / 'junit.xml'}"]
+    args = [
+        *targets,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={ROOT}",
+        f"--junitxml={reports / 'junit.xml'}",
+    ]
     for name in OPTIONS:
         value = getattr(settings, name)
         if value:

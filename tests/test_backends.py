@@ -131,7 +131,9 @@ def test_external_backend_isolates_and_cleans_up() -> None:
         with pytest.raises(FaultsUnsupported, match="--backend local"):
             ext.rabbitmq.stop()
     with psycopg.connect(SHARED_DB) as conn:
-        assert conn.execute("select 1 from pg_database where datname = %s", (ext.database,)).fetchone() is None
+        assert (
+            conn.execute("select 1 from pg_database where datname = %s", (ext.database,)).fetchone() is None
+        )
     connection = pika.BlockingConnection(pika.URLParameters(SHARED_AMQP))
     try:
         with pytest.raises(pika.exceptions.ChannelClosedByBroker):  # 404: the queue was deleted
@@ -147,7 +149,9 @@ def test_external_backend_needs_both_urls() -> None:
 
 def test_external_backend_unreachable_is_one_clear_error() -> None:
     ext = ExternalBackend(amqp_url="amqp://guest:secret@127.0.0.1:1/%2F", database_url=SHARED_DB)
-    with pytest.raises(BackendUnavailable, match=r"cannot connect to amqp://guest:\*\*\*@127.0.0.1:1") as info:
+    with pytest.raises(
+        BackendUnavailable, match=r"cannot connect to amqp://guest:\*\*\*@127.0.0.1:1"
+    ) as info:
         ext.start()
     assert "secret" not in str(info.value)
 
@@ -170,7 +174,9 @@ def test_auto_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_backend_name(None, None, None) == expected
     monkeypatch.setenv("HARNESS_BACKEND", "local")
     assert resolve_backend_name(None, SHARED_AMQP, SHARED_DB) == "local"
-    with pytest.raises(BackendError, match="unknown backend 'podman': choose one of auto, local, docker, external"):
+    with pytest.raises(
+        BackendError, match="unknown backend 'podman': choose one of auto, local, docker, external"
+    ):
         resolve_backend_name("podman", None, None)
 
 
@@ -251,7 +257,9 @@ def test_port_clash_is_reported(own_local: LocalBackend) -> None:
 def _harness_up(*extra: str) -> tuple[subprocess.Popen[str], dict]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "up", "--backend", "local", "--json", "--no-services", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline()  # type: ignore[union-attr]
     if not line:

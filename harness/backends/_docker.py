@@ -95,7 +95,7 @@ class DockerBackend(Backend):
         self.started_at = time.time()
         amqp_port, pg_port = free_port(), free_port()
         rabbit = RabbitMqContainer(RABBITMQ_IMAGE).with_bind_ports(5672, amqp_port)
-        pg = PostgresContainer(POSTGRES_IMAGE, username="postgres", password="postgres", dbname="harness")
+        pg = PostgresContainer(POSTGRES_IMAGE, username="postgres", password="postgres", dbname="harness")  # noqa: S106 - throwaway container
         pg = pg.with_bind_ports(5432, pg_port)
         for container in (pg, rabbit):
             container.start()

@@ -19,7 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.backends._base import Backend, BackendError, BackendUnavailable, ServerControl, free_port, wait_until
+from harness.backends._base import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    ServerControl,
+    free_port,
+    wait_until,
+)
 from harness.backends._process import descendants, signal_tree, spawn, tail, terminate
 
 RUN_ROOT = Path(tempfile.gettempdir()) / "harness-33god"
@@ -173,9 +180,7 @@ class RabbitMQServer(_ProcessServer):
             (base / sub).mkdir(parents=True, exist_ok=True)
         (base / "enabled_plugins").write_text("[].\n")
         # Small, fast node: no disk-space alarm on nearly full test machines, quick shutdown.
-        (base / "rabbitmq.conf").write_text(
-            "disk_free_limit.absolute = 50MB\nloopback_users = none\n"
-        )
+        (base / "rabbitmq.conf").write_text("disk_free_limit.absolute = 50MB\nloopback_users = none\n")
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         base = self.root / "rabbitmq"
@@ -239,9 +244,22 @@ class PostgresServer(_ProcessServer):
                 entry = pwd.getpwnam(self.user)
                 os.chown(directory, entry.pw_uid, entry.pw_gid)
         initdb = spawn(
-            [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-             "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
-            env=self._env(), log=self.log, cwd=self.root, user=self.user,
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            env=self._env(),
+            log=self.log,
+            cwd=self.root,
+            user=self.user,
         )
         self._initdb = initdb
 
@@ -251,10 +269,25 @@ class PostgresServer(_ProcessServer):
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         argv = [
-            str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port), "-h", "127.0.0.1",
-            "-k", str(self.sockdir),
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(self.sockdir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=128MB",
         ]
         return argv, self._env(), self.user
 
@@ -285,9 +318,9 @@ class LocalBackend(Backend):
         self.started_at = time.time()
         _sweep_stale_runs()
         RUN_ROOT.mkdir(parents=True, exist_ok=True)
-        os.chmod(RUN_ROOT, 0o1777)
+        os.chmod(RUN_ROOT, 0o1777)  # noqa: S103 - shared like /tmp, sticky
         self.root = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUN_ROOT))
-        os.chmod(self.root, 0o755)  # the postgres user must traverse it
+        os.chmod(self.root, 0o755)  # noqa: S103 - the postgres user must traverse it
         self.rabbitmq = rabbit = RabbitMQServer(self.root, free_port(), free_port())
         self.postgres = pg = PostgresServer(self.root, free_port())
         # In parallel: the broker boots (4-6 s) while initdb and the postmaster start (about 1-2 s).
@@ -326,7 +359,10 @@ class LocalBackend(Backend):
         data["run_dir"] = str(self.root) if self.root else None
         data["pids"] = {
             name: server.pids()
-            for name, server in (("rabbitmq", getattr(self, "rabbitmq", None)), ("postgres", getattr(self, "postgres", None)))
+            for name, server in (
+                ("rabbitmq", getattr(self, "rabbitmq", None)),
+                ("postgres", getattr(self, "postgres", None)),
+            )
             if isinstance(server, _ProcessServer)
         }
         return data

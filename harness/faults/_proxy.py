@@ -107,8 +107,9 @@ class TcpProxy:
             self._pump(server_reader, client_writer, server_writer),
         )
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    other: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter
+    ) -> None:
         try:
             while not self._cut:
                 data = await reader.read(65536)

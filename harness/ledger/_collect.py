@@ -57,20 +57,28 @@ def drain_dead_letters(channel: Any, queue: str, limit: int = 100_000) -> list[D
             break
         headers = dict(props.headers or {})
         detail = headers.get("x-dlq-detail", "")
-        letters.append(DeadLetter(
-            event_id=_event_id(body, props.message_id),
-            reason=_reason(headers),
-            detail=detail.decode() if isinstance(detail, bytes) else str(detail),
-            body=body,
-            routing_key=method.routing_key,
-            headers=headers,
-            message_id=props.message_id,
-        ))
+        letters.append(
+            DeadLetter(
+                event_id=_event_id(body, props.message_id),
+                reason=_reason(headers),
+                detail=detail.decode() if isinstance(detail, bytes) else str(detail),
+                body=body,
+                routing_key=method.routing_key,
+                headers=headers,
+                message_id=props.message_id,
+            )
+        )
     return letters
 
 
-def api_stored_counts(candystore_url: str, *, since: float | None = None, page: int = 1000,
-                      client: httpx.Client | None = None, headers: dict[str, str] | None = None) -> dict[str, int]:
+def api_stored_counts(
+    candystore_url: str,
+    *,
+    since: float | None = None,
+    page: int = 1000,
+    client: httpx.Client | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, int]:
     """Event id -> times listed by ``GET /events`` (black-box; a duplicate shows as a count > 1)."""
     params: dict[str, Any] = {"limit": page}
     if since is not None:
@@ -105,8 +113,10 @@ def db_stored_counts(database_url: str, table: str = "events") -> dict[str, int]
     return {eid: n for eid, n in rows}
 
 
-def wait_until_settled(ledger: Any, observe: Callable[[], None], *, timeout: float, interval: float = 0.5) -> bool:
-    """Call ``observe`` (which feeds the ledger) until every accepted event is accounted for, or time runs out."""
+def wait_until_settled(
+    ledger: Any, observe: Callable[[], None], *, timeout: float, interval: float = 0.5
+) -> bool:
+    """Call ``observe`` (it feeds the ledger) until every accepted event is accounted for, or timeout."""
     deadline = time.monotonic() + timeout
     while True:
         observe()

@@ -43,9 +43,14 @@ class Verdict:
 
     def table(self) -> str:
         rows = [
-            ("attempted", self.attempted), ("accepted", self.accepted), ("rejected", self.rejected),
-            ("stored", self.stored), ("dead-lettered", self.dead_lettered), ("lost", self.lost),
-            ("duplicated", self.duplicated), ("unexpected dead letters", self.unexpected_dead_letters),
+            ("attempted", self.attempted),
+            ("accepted", self.accepted),
+            ("rejected", self.rejected),
+            ("stored", self.stored),
+            ("dead-lettered", self.dead_lettered),
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+            ("unexpected dead letters", self.unexpected_dead_letters),
             ("recovery seconds", "-" if self.recovery_seconds is None else f"{self.recovery_seconds:.2f}"),
         ]
         width = max(len(k) for k, _ in rows)
@@ -108,7 +113,9 @@ class Ledger:
     def settled(self) -> bool:
         """True when every accepted event is stored or dead-lettered; notes the recovery time once."""
         with self._lock:
-            pending = [e for e, ok in self._attempts.items() if ok and not self._stored[e] and e not in self._dead]
+            pending = [
+                e for e, ok in self._attempts.items() if ok and not self._stored[e] and e not in self._dead
+            ]
             if not pending and self._recovered_at is None:
                 self._recovered_at = time.monotonic()
             return not pending
