@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, replace
 
 from harness.topology import Topology
 
@@ -23,7 +24,20 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "HARNESS_CANDYSTORE_URL",
         "base URL of a Candystore to verify instead of the reference one",
     ),
+    "signing_keys": (
+        "HARNESS_SIGNING_KEYS",
+        "HMAC keys 'id:secret[,id:secret]' the services sign/verify with (first = active; "
+        "generated for the reference stack)",
+    ),
+    "api_keys": (
+        "HARNESS_API_KEYS",
+        "Bloodbank API keys 'main[,probe]' (the probe key is used to trip the rate limit; "
+        "generated for the reference stack)",
+    ),
 }
+
+#: rate limit of the reference Bloodbank (per API key): high enough for the suites, low enough to trip
+REFERENCE_RATE_LIMIT = (100.0, 200)
 
 
 @dataclass(frozen=True)
@@ -35,12 +49,48 @@ class Settings:
     database_url: str = ""
     bloodbank_url: str = ""
     candystore_url: str = ""
+    signing_keys: str = ""
+    api_keys: str = ""
     topology: Topology = field(default_factory=Topology)
 
     @property
     def external_services(self) -> bool:
         """True when a service under test is someone else's (internals are out of reach)."""
         return bool(self.bloodbank_url or self.candystore_url)
+
+    @property
+    def keyring(self) -> dict[str, str]:
+        """Signing key id -> secret, in the order given (the first is the active key)."""
+        pairs = (item.split(":", 1) for item in self.signing_keys.split(",") if ":" in item)
+        return {kid.strip(): secret.strip() for kid, secret in pairs}
+
+    @property
+    def signing_key(self) -> tuple[str, str] | None:
+        """(key id, secret) of the active signing key, or None when signing is not configured."""
+        return next(iter(self.keyring.items()), None)
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key the suites send (``X-API-Key``), or None."""
+        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return keys[0] if keys else None
+
+    @property
+    def probe_api_key(self) -> str | None:
+        """A second API key for the rate-limit probe (so it does not throttle the other suites)."""
+        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return keys[1] if len(keys) > 1 else (keys[0] if keys else None)
+
+    def with_reference_credentials(self) -> Settings:
+        """Generate signing keys and API keys for reference services this run starts itself."""
+        updated = self
+        if not self.signing_keys and not self.external_services:
+            updated = replace(
+                updated, signing_keys=f"harness-k1:{secrets.token_hex(16)},harness-k0:{secrets.token_hex(16)}"
+            )
+        if not self.api_keys and not self.bloodbank_url:
+            updated = replace(updated, api_keys=f"{secrets.token_hex(12)},{secrets.token_hex(12)}")
+        return updated
 
     @classmethod
     def resolve(cls, given: dict[str, str | None], environ: dict[str, str] | None = None) -> Settings:
@@ -51,4 +101,4 @@ class Settings:
             value = given.get(name) or environ.get(var) or ""
             values[name] = value.strip()
         values["backend"] = (values["backend"] or "auto").lower()
-        return cls(topology=Topology.from_env(environ), **values)
+        return cls(topology=Topology.from_env(environ), **values).with_reference_credentials()

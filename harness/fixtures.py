@@ -21,14 +21,19 @@ __all__ = [
     "amqp_connection",
     "amqp_url",
     "backend",
+    "bloodbank",
     "bloodbank_url",
+    "candystore",
     "candystore_url",
     "database_url",
     "db_connection",
+    "dlq_tap",
     "envelope_factory",
     "harness_settings",
+    "raw_publisher",
     "reference_services",
     "run_report",
+    "signing_key",
     "topology",
 ]
 
@@ -153,3 +158,50 @@ def run_report(pytestconfig: pytest.Config) -> Any:
     if REPORT_KEY not in pytestconfig.stash:
         pytestconfig.stash[REPORT_KEY] = RunReport()
     return pytestconfig.stash[REPORT_KEY]
+
+
+@pytest.fixture(scope="session")
+def bloodbank(bloodbank_url: str, harness_settings: Settings) -> Iterator[Any]:
+    """:class:`harness.probes.BloodbankClient` of the Bloodbank under test (sends the run's API key)."""
+    from harness.probes import BloodbankClient
+
+    client = BloodbankClient(bloodbank_url, api_key=harness_settings.api_key)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def candystore(candystore_url: str) -> Iterator[Any]:
+    """:class:`harness.probes.CandystoreClient` of the Candystore under test."""
+    from harness.probes import CandystoreClient
+
+    client = CandystoreClient(candystore_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def raw_publisher(amqp_url: str, topology: Topology) -> Iterator[Any]:
+    """:class:`harness.probes.RawPublisher`: raw bodies straight into the main exchange."""
+    from harness.probes import RawPublisher
+
+    publisher = RawPublisher(amqp_url, topology)
+    yield publisher
+    publisher.close()
+
+
+@pytest.fixture
+def dlq_tap(amqp_url: str, topology: Topology) -> Iterator[Any]:
+    """:class:`harness.probes.DeadLetterTap` open for the duration of one test."""
+    from harness.probes import DeadLetterTap
+
+    with DeadLetterTap(amqp_url, topology) as tap:
+        yield tap
+
+
+@pytest.fixture(scope="session")
+def signing_key(harness_settings: Settings) -> tuple[str, str]:
+    """(key id, secret) the services sign and verify with; skips when the run has none."""
+    if harness_settings.signing_key is None:
+        pytest.skip("no signing key for this target: give --signing-keys id:secret (HARNESS_SIGNING_KEYS)")
+    return harness_settings.signing_key

@@ -17,7 +17,7 @@ import httpx
 
 from harness.backends import Backend, BackendError, free_port, wait_until
 from harness.backends._process import spawn, tail, terminate
-from harness.config import Settings
+from harness.config import REFERENCE_RATE_LIMIT, Settings
 
 
 @dataclass
@@ -76,8 +76,12 @@ def available(name: str) -> bool:
     return importlib.util.find_spec(f"reference_impl.{name}.__main__") is not None
 
 
-def service_env(name: str, backend: Backend, port: int) -> dict[str, str]:
-    """Environment variables that configure a reference service for this backend (see its README)."""
+def service_env(name: str, backend: Backend, port: int, settings: Settings | None = None) -> dict[str, str]:
+    """Environment variables that configure a reference service for this backend (see its README).
+
+    With ``settings``, the run's credentials go in too: Bloodbank signs with the active key and requires the
+    API keys (rate-limited per key); Candystore requires signatures and accepts every key (rotation).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_"))}
     env.update(backend.topology.env())
     prefix = name.upper()
@@ -86,6 +90,20 @@ def service_env(name: str, backend: Backend, port: int) -> dict[str, str]:
     env[f"{prefix}_PORT"] = str(port)
     if name == "candystore":
         env["CANDYSTORE_DATABASE_URL"] = backend.database_url
+    if settings is None:
+        return env
+    if name == "bloodbank":
+        if settings.signing_key:
+            env["BLOODBANK_SIGNING_KEYS"] = settings.signing_keys
+            env["BLOODBANK_SIGNING_KEY_ID"] = settings.signing_key[0]
+        if settings.api_keys:
+            env["BLOODBANK_API_KEYS"] = settings.api_keys
+            rate, burst = REFERENCE_RATE_LIMIT
+            env["BLOODBANK_RATE_LIMIT"] = str(rate)
+            env["BLOODBANK_RATE_BURST"] = str(burst)
+    if name == "candystore" and settings.signing_key:
+        env["CANDYSTORE_REQUIRE_SIGNATURES"] = "true"
+        env["CANDYSTORE_SIGNING_KEYS"] = settings.signing_keys
     return env
 
 
@@ -113,7 +131,7 @@ def start_reference_services(
             port = free_port()
             service = ServiceProcess(
                 name=name,
-                env=service_env(name, backend, port),
+                env=service_env(name, backend, port, settings),
                 port=port,
                 log=log_dir / f"{name}.log",
                 health_path=HEALTH_PATHS[name],

@@ -51,6 +51,9 @@ class Stack:
         data["candystore_url"] = self.settings.candystore_url or (
             self.services["candystore"].url if "candystore" in self.services else None
         )
+        if self.services:  # credentials of the reference services this run started
+            data["api_key"] = self.settings.api_key
+            data["signing_keys"] = self.settings.signing_keys
         return data
 
     def stop(self) -> None:
