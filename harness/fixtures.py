@@ -61,8 +61,12 @@ def backend(harness_settings: Settings) -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def topology(backend: Backend, harness_settings: Settings) -> Topology:
-    """Broker object names of this run: the backend's (prefixed on a shared broker) unless set by env."""
-    return backend.topology if backend.name == "external" else harness_settings.topology
+    """Broker object names of this run.
+
+    Services under test given by URL declared their own objects: use their names (``HARNESS_EXCHANGE`` …,
+    SPEC defaults). Reference services started here use the backend's names (prefixed on a shared broker).
+    """
+    return harness_settings.topology if harness_settings.external_services else backend.topology
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ class RunReport:
     suites: dict[str, dict[str, int]] = field(default_factory=dict)
     ledger: dict[str, Any] = field(default_factory=dict)
     findings: list[dict[str, str]] = field(default_factory=list)
+    slis: dict[str, dict[str, Any]] = field(default_factory=dict)
     target: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
 
@@ -40,6 +41,10 @@ class RunReport:
     def add_ledger(self, name: str, verdict: dict[str, Any]) -> None:
         self.ledger[name] = verdict
 
+    def add_sli(self, name: str, value: float, *, slo: str, ok: bool, unit: str = "") -> None:
+        """A measured service-level indicator (SPEC §5), e.g. correlation integrity 100 % (SLO 100 %)."""
+        self.slis[name] = {"value": value, "unit": unit, "slo": slo, "ok": ok}
+
     @property
     def failed(self) -> int:
         return sum(counts["failed"] for counts in self.suites.values())
@@ -49,6 +54,7 @@ class RunReport:
             "suites": self.suites,
             "ledger": self.ledger,
             "findings": self.findings,
+            "slis": self.slis,
             "target": self.target,
             "duration_seconds": round(time.time() - self.started, 1),
         }
@@ -136,6 +142,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 f"{v.get('dead_lettered', '')} | "
                 f"{v.get('lost', '')} | {v.get('duplicated', '')} | {v.get('recovery_seconds', '')} |"
             )
+    if summary.get("slis"):
+        lines += ["", "## Service levels measured", "", "| SLI | value | SLO | verdict |", "|---|---:|---|---|"]
+        for name, sli in sorted(summary["slis"].items()):
+            verdict = "met" if sli["ok"] else "MISSED"
+            lines.append(f"| {name} | {sli['value']}{sli.get('unit', '')} | {sli['slo']} | {verdict} |")
     lines += ["", "## Findings", ""]
     if not summary["findings"]:
         lines.append("None: every check passed.")
