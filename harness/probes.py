@@ -20,7 +20,6 @@ import pika
 
 from harness.backends import wait_until
 from harness.ledger import DeadLetter
-from harness.ledger._collect import _event_id, _reason
 from harness.topology import Topology
 
 
@@ -178,6 +177,7 @@ class DeadLetterTap:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._error: BaseException | None = None
+        self.gaps: list[str] = []  # connection losses survived (the tap reconnected)
         self._thread = threading.Thread(target=self._run, name="dlq-tap", daemon=True)
 
     def start(self) -> DeadLetterTap:
@@ -188,40 +188,48 @@ class DeadLetterTap:
             raise RuntimeError(f"cannot tap dead-letter exchange {self.topology.dlx!r}: {self._error}")
         return self
 
+    def _connect(self) -> tuple[Any, Any, str]:
+        connection = pika.BlockingConnection(pika.URLParameters(self._url))
+        channel = connection.channel()
+        channel.exchange_declare(self.topology.dlx, "topic", passive=True)
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(queue, self.topology.dlx, "#")
+        return connection, channel, queue
+
     def _run(self) -> None:
         try:
-            connection = pika.BlockingConnection(pika.URLParameters(self._url))
-            channel = connection.channel()
-            channel.exchange_declare(self.topology.dlx, "topic", passive=True)
-            queue = channel.queue_declare("", exclusive=True).method.queue
-            channel.queue_bind(queue, self.topology.dlx, "#")
+            connection, channel, queue = self._connect()
         except BaseException as exc:  # reported by start()
             self._error = exc
             self._ready.set()
             return
         self._ready.set()
-        try:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            try:
                 method, props, body = channel.basic_get(queue, auto_ack=True)
                 if method is None:
                     connection.process_data_events(0.05)
                     continue
-                headers = dict(props.headers or {})
-                detail = headers.get("x-dlq-detail", "")
-                letter = DeadLetter(
-                    event_id=_event_id(body, props.message_id),
-                    reason=_reason(headers),
-                    detail=detail.decode() if isinstance(detail, bytes) else str(detail),
-                    body=body,
-                    routing_key=method.routing_key,
-                    headers=headers,
-                    message_id=props.message_id,
-                )
-                with self._lock:
-                    self._letters.append(letter)
-        finally:
-            if connection.is_open:
-                connection.close()
+            except pika.exceptions.AMQPError as exc:
+                # The broker went away (a fault run restarts it): reconnect and tap again. Letters that
+                # arrive while no tap queue exists stay in the durable DLQ (see drain_dead_letters).
+                self.gaps.append(repr(exc))
+                connection, channel, queue = self._reconnect()
+                if connection is None:
+                    return
+                continue
+            with self._lock:
+                self._letters.append(DeadLetter.from_message(method, props, body))
+        if connection.is_open:
+            connection.close()
+
+    def _reconnect(self) -> tuple[Any, Any, str]:
+        while not self._stop.is_set():
+            try:
+                return self._connect()
+            except pika.exceptions.AMQPError:
+                self._stop.wait(0.5)  # the broker is still down: try again shortly
+        return None, None, ""
 
     @property
     def letters(self) -> list[DeadLetter]:

@@ -29,6 +29,7 @@ from harness.backends import (
 )
 from harness.backends._docker import docker_available
 from harness.backends._local import _find
+from harness.probes import DeadLetterTap
 
 SHARED_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 SHARED_DB = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -229,19 +230,33 @@ def test_postgres_pause_resume_stop_start_kill(own_local: LocalBackend) -> None:
 @pytest.mark.fault
 @pytest.mark.internal
 def test_rabbitmq_kill_and_restart_keeps_url_and_durable_queue(own_local: LocalBackend) -> None:
+    """Also: a dead-letter tap open across the crash reconnects and keeps seeing dead letters."""
     params = pika.URLParameters(own_local.amqp_url)
     connection = pika.BlockingConnection(params)
     connection.channel().queue_declare("survivor", durable=True)
+    connection.channel().exchange_declare(own_local.topology.dlx, "topic", durable=True)
     connection.close()
-    own_local.rabbitmq.kill()
-    with pytest.raises(pika.exceptions.AMQPConnectionError):
-        pika.BlockingConnection(params)
-    own_local.rabbitmq.start()
-    connection = pika.BlockingConnection(params)
-    try:
-        connection.channel().queue_declare("survivor", durable=True, passive=True)
-    finally:
-        connection.close()
+    with DeadLetterTap(own_local.amqp_url, own_local.topology) as tap:
+        own_local.rabbitmq.kill()
+        with pytest.raises(pika.exceptions.AMQPConnectionError):
+            pika.BlockingConnection(params)
+        own_local.rabbitmq.start()
+        connection = pika.BlockingConnection(params)
+        try:
+            channel = connection.channel()
+            channel.queue_declare("survivor", durable=True, passive=True)
+            message_id = str(uuid.uuid4())
+
+            def tapped() -> bool:  # publish until the reconnected tap has re-bound its queue
+                channel.basic_publish(
+                    own_local.topology.dlx, "dlq.test", b"{}", pika.BasicProperties(message_id=message_id)
+                )
+                return any(letter.message_id == message_id for letter in tap.letters)
+
+            wait_until(tapped, timeout=20, interval=0.3, describe="tap sees dead letters after the restart")
+        finally:
+            connection.close()
+        assert tap.gaps, "the tap should have noticed the broker going away"
     own_local.rabbitmq.restart()
     _roundtrip(own_local)
 

@@ -26,6 +26,21 @@ class DeadLetter:
     headers: dict[str, Any] = field(default_factory=dict)
     message_id: str | None = None
 
+    @classmethod
+    def from_message(cls, method: Any, props: Any, body: bytes) -> DeadLetter:
+        """Build from what pika's ``basic_get`` returns."""
+        headers = dict(props.headers or {})
+        detail = headers.get("x-dlq-detail", "")
+        return cls(
+            event_id=_event_id(body, props.message_id),
+            reason=_reason(headers),
+            detail=detail.decode() if isinstance(detail, bytes) else str(detail),
+            body=body,
+            routing_key=method.routing_key,
+            headers=headers,
+            message_id=props.message_id,
+        )
+
 
 def _reason(headers: dict[str, Any]) -> str:
     reason = headers.get("x-dlq-reason")
@@ -55,19 +70,7 @@ def drain_dead_letters(channel: Any, queue: str, limit: int = 100_000) -> list[D
         method, props, body = channel.basic_get(queue, auto_ack=True)
         if method is None:
             break
-        headers = dict(props.headers or {})
-        detail = headers.get("x-dlq-detail", "")
-        letters.append(
-            DeadLetter(
-                event_id=_event_id(body, props.message_id),
-                reason=_reason(headers),
-                detail=detail.decode() if isinstance(detail, bytes) else str(detail),
-                body=body,
-                routing_key=method.routing_key,
-                headers=headers,
-                message_id=props.message_id,
-            )
-        )
+        letters.append(DeadLetter.from_message(method, props, body))
     return letters
 
 
