@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -156,6 +157,57 @@ def schemas(args: argparse.Namespace) -> int:
     from harness.holyfields.cli import run
 
     return run(args)
+
+
+def load_args(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser)
+    parser.add_argument("--users", type=int, default=10, help="concurrent producers (default 10)")
+    parser.add_argument("--rate", type=float, default=50.0, help="requests/s per producer (default 50)")
+    parser.add_argument(
+        "--duration", type=float, default=15.0, help="seconds of load, at most 600 (default 15)"
+    )
+    parser.add_argument("--out", default="reports/load.json", help="where the JSON result goes")
+
+
+@command("load", "locust load through Bloodbank with a verdict against the service levels (SPEC §5)")
+def load(args: argparse.Namespace) -> int:
+    import dataclasses
+    import subprocess
+
+    from harness.stack import Stack
+
+    settings = dataclasses.replace(settings_from(args), rate_limited=False)
+    install_stop_signals()
+    stack = Stack(settings, progress=_say)
+    try:
+        stack.start()
+        info = stack.info()
+        if not info.get("bloodbank_url") or not info.get("candystore_url"):
+            _say("harness load: needs a Bloodbank and a Candystore (give --bloodbank-url/--candystore-url)")
+            return 2
+        argv = [
+            sys.executable,
+            "-m",
+            "load.runner",
+            f"--bloodbank-url={info['bloodbank_url']}",
+            f"--candystore-url={info['candystore_url']}",
+            f"--amqp-url={info['amqp_url']}",
+            f"--dlq={info['dlq']}",
+            f"--users={args.users}",
+            f"--rate={args.rate}",
+            f"--duration={args.duration}",
+            f"--out={args.out}",
+        ]
+        env = dict(os.environ)
+        if settings.api_key:
+            env["HARNESS_API_KEY"] = settings.api_key
+        return subprocess.run(argv, env=env, check=False).returncode
+    except _Stop:
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,6 +52,8 @@ class Settings:
     signing_keys: str = ""
     api_keys: str = ""
     topology: Topology = field(default_factory=Topology)
+    #: the reference Bloodbank started by this run limits each API key (off for load runs)
+    rate_limited: bool = True
 
     @property
     def external_services(self) -> bool:

@@ -98,6 +98,7 @@ def service_env(name: str, backend: Backend, port: int, settings: Settings | Non
             env["BLOODBANK_SIGNING_KEY_ID"] = settings.signing_key[0]
         if settings.api_keys:
             env["BLOODBANK_API_KEYS"] = settings.api_keys
+        if settings.api_keys and settings.rate_limited:
             rate, burst = REFERENCE_RATE_LIMIT
             env["BLOODBANK_RATE_LIMIT"] = str(rate)
             env["BLOODBANK_RATE_BURST"] = str(burst)

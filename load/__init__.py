@@ -1,0 +1,1 @@
+"""Load runs with locust and a verdict against the service levels of SPEC §5."""

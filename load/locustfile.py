@@ -1,0 +1,45 @@
+"""Locust users of a load run: producers that publish valid envelopes of every type through Bloodbank.
+
+Usable on its own (``locust -f load/locustfile.py --host http://127.0.0.1:8682``, API key in
+``HARNESS_API_KEY``) or through ``harness load``, which also measures end-to-end latency and judges the run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from locust import FastHttpUser, constant_throughput, task
+
+from harness.schemas import make_envelope, registry
+
+#: (event_id, monotonic-free wall time of the send) of every published event, for end-to-end sampling
+PUBLISHED: list[tuple[str, float]] = []
+#: answers by status code
+STATUSES: dict[int, int] = {}
+
+
+class BloodbankProducer(FastHttpUser):
+    """Publishes one valid envelope per task at ``HARNESS_LOAD_RATE`` requests/s per user."""
+
+    wait_time = constant_throughput(float(os.environ.get("HARNESS_LOAD_RATE", "50")))
+
+    def on_start(self) -> None:
+        self.types = registry().event_types
+        key = os.environ.get("HARNESS_API_KEY")
+        self.headers = {"X-API-Key": key} if key else {}
+
+    @task
+    def publish(self) -> None:
+        envelope = make_envelope(random.choice(self.types))
+        sent = time.time()
+        with self.client.post(
+            "/events", json=envelope, headers=self.headers, catch_response=True, name="POST /events"
+        ) as response:
+            STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
+            if response.status_code == 202:
+                PUBLISHED.append((envelope["event_id"], sent))
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: {response.text[:200]}")

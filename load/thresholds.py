@@ -1,0 +1,54 @@
+"""The service levels of SPEC §5 that a load run is judged against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One SLI: its objective, its alert level, and which direction is good."""
+
+    sli: str
+    slo: float
+    alert: float
+    higher_is_better: bool
+    unit: str
+
+    def status(self, value: float | None) -> str:
+        """``met``, ``missed`` (worse than the SLO, not yet alerting), ``alert``, or ``not measured``."""
+        if value is None:
+            return "not measured"
+        if self.higher_is_better:
+            return "met" if value >= self.slo else ("missed" if value >= self.alert else "alert")
+        return "met" if value < self.slo else ("missed" if value <= self.alert else "alert")
+
+
+THRESHOLDS: dict[str, Threshold] = {
+    "publish_success_rate": Threshold("publish success rate", 99.9, 99.5, True, "%"),
+    "storage_success_rate": Threshold("storage success rate (valid input)", 99.9, 99.5, True, "%"),
+    "validation_success_rate": Threshold("validation success rate (valid traffic)", 99.0, 95.0, True, "%"),
+    "e2e_latency_p99_ms": Threshold("end-to-end latency p99, publish → stored", 500.0, 1000.0, False, "ms"),
+    "dlq_size": Threshold("DLQ size", 100.0, 1000.0, False, "messages"),
+}
+
+
+def judge(measured: dict[str, float | None]) -> list[dict[str, Any]]:
+    """One row per SLI: value, objective, alert level and status."""
+    rows = []
+    for key, threshold in THRESHOLDS.items():
+        value = measured.get(key)
+        rows.append(
+            {
+                "key": key,
+                "sli": threshold.sli,
+                "value": None if value is None else round(value, 3),
+                "unit": threshold.unit,
+                "slo": ("≥ " if threshold.higher_is_better else "< ") + f"{threshold.slo:g} {threshold.unit}",
+                "alert": ("< " if threshold.higher_is_better else "> ")
+                + f"{threshold.alert:g} {threshold.unit}",
+                "status": threshold.status(value),
+            }
+        )
+    return rows
