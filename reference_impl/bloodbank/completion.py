@@ -1,0 +1,127 @@
+"""Completion of partial envelopes (SPEC §3): the fields a caller may leave out, and where they come from.
+
+A caller may send only ``event_type`` and ``payload``; Bloodbank fills ``event_id`` (new uuid4),
+``timestamp`` (now, UTC), ``version`` (``1.0.0``), ``source`` (this service's host/app/type),
+``correlation_ids`` (from the ``X-Parent-Event-Id`` headers, else ``[]``) and ``trace_context`` (the publish
+span, a child of ``traceparent``).
+Fields the caller gave are kept as they are; completion never repairs a wrong value (validation reports it).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from harness.schemas import ValidationIssue, utc_now
+
+ENVELOPE_VERSION = "1.0.0"
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+UUID_RE = re.compile(UUID_PATTERN + r"\Z")
+#: the ``X-Parent-Event-Id`` values :func:`parent_ids` accepts (documented in the OpenAPI)
+PARENT_HEADER_PATTERN = f"^[ \\t]*({UUID_PATTERN})?[ \\t]*(,[ \\t]*({UUID_PATTERN})?[ \\t]*)*$"
+PARENT_HEADER = "X-Parent-Event-Id"
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+@dataclass(frozen=True)
+class SourceDefaults:
+    """The ``source`` given to events whose caller sent none."""
+
+    host: str
+    type: str = "manual"
+    app: str = "bloodbank"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"host": self.host, "type": self.type, "app": self.app}
+
+
+class HeaderInvalid(ValueError):
+    """A request header that feeds the envelope holds a bad value; ``issue`` says which and why."""
+
+    def __init__(self, issue: ValidationIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+def parent_ids(values: Iterable[str]) -> list[str]:
+    """Event ids from ``X-Parent-Event-Id`` values (repeated and/or comma-separated), lower-cased.
+
+    Each id must be a uuid in its 8-4-4-4-12 form (as in ``correlation_ids``); empty items are ignored.
+    """
+    ids: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            text = part.strip(" \t")
+            if not text:
+                continue
+            if not UUID_RE.match(text):
+                path = f"header:{PARENT_HEADER}"
+                raise HeaderInvalid(
+                    ValidationIssue(path, f"{path}: {text[:60]!r} is not a valid uuid", "format:uuid")
+                )
+            canonical = text.lower()
+            if canonical not in ids:
+                ids.append(canonical)
+    return ids
+
+
+def trace_parent(headers: Mapping[str, str]) -> Context | None:
+    """The OpenTelemetry context of a W3C ``traceparent`` header; ``None`` when absent or malformed.
+
+    A malformed ``traceparent`` is ignored, as the W3C recommendation says: the publish starts a new trace.
+    """
+    if "traceparent" not in headers:
+        return None
+    context = _PROPAGATOR.extract(headers)
+    return context if trace.get_current_span(context).get_span_context().is_valid else None
+
+
+def complete(
+    data: Mapping[str, Any],
+    source: SourceDefaults,
+    *,
+    parents: Iterable[str] = (),
+    now: str | None = None,
+) -> dict[str, Any]:
+    """A copy of ``data`` with the missing envelope fields filled (``None`` counts as missing)."""
+    envelope = dict(data)
+    if envelope.get("event_id") is None:
+        envelope["event_id"] = str(uuid.uuid4())
+    if envelope.get("timestamp") is None:
+        envelope["timestamp"] = now or utc_now()
+    if envelope.get("version") is None:
+        envelope["version"] = ENVELOPE_VERSION
+    if envelope.get("source") is None:
+        envelope["source"] = source.as_dict()
+    extra = list(parents)
+    given = envelope.get("correlation_ids")
+    if given is None:
+        envelope["correlation_ids"] = extra
+    elif extra and isinstance(given, list):
+        envelope["correlation_ids"] = given + [parent for parent in extra if parent not in given]
+    return envelope
+
+
+def trace_context_of(span: trace.Span) -> dict[str, str]:
+    """The ``trace_context`` value naming ``span`` (W3C lowercase hex)."""
+    context = span.get_span_context()
+    if context.is_valid:
+        trace_id, span_id, flags = context.trace_id, context.span_id, int(context.trace_flags)
+    else:  # no tracing SDK configured: still give consumers ids to correlate with
+        trace_id, span_id, flags = random.getrandbits(128) or 1, random.getrandbits(64) or 1, 0
+    return {"trace_id": f"{trace_id:032x}", "span_id": f"{span_id:016x}", "trace_flags": f"{flags:02x}"}
+
+
+def with_trace_context(envelope: Mapping[str, Any], trace_context: Mapping[str, str]) -> Mapping[str, Any]:
+    """The envelope with ``trace_context`` filled in when it has none (the caller's value wins)."""
+    if envelope.get("trace_context"):
+        return envelope
+    return {**envelope, "trace_context": dict(trace_context)}

@@ -1,0 +1,577 @@
+"""Confirmed, signed, retried publishing of event envelopes to RabbitMQ (SPEC §2), usable without HTTP.
+
+>>> async def main():                                             # doctest: +SKIP
+...     publisher = Publisher("amqp://guest:guest@127.0.0.1:5672/")
+...     await publisher.connect()
+...     result = await publisher.publish(make_envelope("github.pr.opened.v1"))
+...     await publisher.close()
+
+Semantics (see ``docs/adr/0003-bloodbank-publish-semantics.md``):
+
+- an event counts as published only when the broker confirmed it (publisher confirms);
+- ``mandatory=True``: an event no queue is bound for comes back, and :class:`Unroutable` is raised;
+- transient failures (connection or channel lost, broker unreachable, nack, confirm timeout) are retried after
+  exponential delays; when the retries are used up :class:`RetriesExhausted` says what happened last;
+- the connection is re-established in the background, so :attr:`Publisher.ready` follows the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import aiormq.exceptions
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from aiormq import spec
+from aiormq.abc import AbstractChannel as RawChannel
+from opentelemetry import trace
+from opentelemetry.context import Context
+
+from harness.topology import Topology
+from reference_impl.bloodbank.completion import trace_context_of, with_trace_context
+from reference_impl.bloodbank.config import RetryConfig, redact_url
+from reference_impl.bloodbank.signing import Signer
+
+log = logging.getLogger("reference_impl.bloodbank.publisher")
+
+Envelope = Mapping[str, Any]
+RetryHook = Callable[[str, int, BaseException, float], None]
+
+
+# --- outcomes ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PublishResult:
+    """A publish the broker confirmed."""
+
+    event_id: str
+    event_type: str
+    routing_key: str
+    attempts: int
+    seconds: float
+
+
+class PublishError(Exception):
+    """The event was NOT confirmed by the broker. ``reason`` is a short machine-readable code."""
+
+    reason = "publish_failed"
+
+    def __init__(self, message: str, *, event_id: str, routing_key: str, attempts: int) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        self.routing_key = routing_key
+        self.attempts = attempts
+
+
+class Unroutable(PublishError):
+    """The broker returned the event: no queue is bound to the exchange for its routing key."""
+
+    reason = "unroutable"
+
+
+class RetriesExhausted(PublishError):
+    """Every attempt failed with a transient broker error; ``last_error`` is the final one."""
+
+    reason = "broker_unavailable"
+
+    def __init__(self, message: str, *, last_error: BaseException, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.last_error = last_error
+
+
+class InvalidEnvelope(PublishError):
+    """The envelope does not validate against the contract schemas; ``issues`` lists every violation."""
+
+    reason = "invalid"
+
+    def __init__(self, message: str, *, issues: list[Any], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.issues = issues
+
+
+class BrokerUnavailable(ConnectionError):
+    """No connection to the broker could be made (or the topology could not be declared)."""
+
+
+#: failures worth another attempt (order matters: aiormq's PublishError, a return, is an AMQPError too)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    BrokerUnavailable,
+    TimeoutError,
+    aiormq.exceptions.DeliveryError,
+    *CONNECTION_EXCEPTIONS,
+)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiormq.exceptions.DeliveryError) and exc.frame is not None:
+        return f"the broker refused the message ({type(exc.frame).__name__})"
+    if isinstance(exc, TimeoutError):
+        return "no confirm from the broker in time"
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+# --- the publisher ----------------------------------------------------------------------------------------
+class Publisher:
+    """Publishes envelopes to the main exchange with confirms, signatures, retries and reconnects.
+
+    Args:
+        amqp_url: broker URL (``amqp://user:pass@host:port/vhost``).
+        topology: exchange / dead-letter names; declared idempotently on every (re)connect.
+        signer: signs every body (``x-signature``, ``x-signature-key-id``) when given.
+        retry: retries after the first attempt and their exponential delays.
+        confirm_timeout: seconds to wait for the broker's confirm of one attempt.
+        connect_timeout: seconds one connection attempt may take.
+        reconnect_interval: pause between background reconnect attempts while the broker is away.
+        on_retry: called as ``on_retry(event_id, attempt, error, delay)`` before each retry.
+        tracer: OpenTelemetry tracer for the publish spans (default: the global one).
+    """
+
+    def __init__(
+        self,
+        amqp_url: str,
+        topology: Topology | None = None,
+        *,
+        signer: Signer | None = None,
+        retry: RetryConfig | None = None,
+        confirm_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        reconnect_interval: float = 1.0,
+        on_retry: RetryHook | None = None,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
+        self.amqp_url = amqp_url
+        self.topology = topology or Topology()
+        self.signer = signer
+        self.retry = retry or RetryConfig()
+        self.confirm_timeout = confirm_timeout
+        self.connect_timeout = connect_timeout
+        self.reconnect_interval = reconnect_interval
+        self.on_retry = on_retry
+        self.tracer = tracer or trace.get_tracer("reference_impl.bloodbank")
+        self.retries_total = 0
+        self.last_error: str | None = None
+        self._delays = self.retry.delays()
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._raw: RawChannel | None = None  # aiormq channel under _channel: the lean publishing path
+        self._declared = False
+        self._closing = False
+        self._lock: asyncio.Lock | None = None
+        self._lost: asyncio.Event | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._failure: BrokerUnavailable | None = None
+        self._failed_at = 0.0
+        self._second = 0
+        self._stamp = datetime.fromtimestamp(0, UTC)
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """True while connected with the topology declared."""
+        return (
+            self._declared
+            and self._raw is not None
+            and not self._raw.is_closed
+            and self._connection is not None
+            and not self._connection.is_closed
+        )
+
+    async def connect(self, *, wait: bool = True) -> None:
+        """Connect and declare the topology, and keep reconnecting in the background from now on.
+
+        With ``wait=False`` the first connection is made in the background too (a service that must start
+        while the broker is still down); otherwise a failure raises :class:`BrokerUnavailable`.
+        """
+        self._closing = False
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+            self._lost = asyncio.Event()
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_connected(), name="bloodbank-reconnect")
+        if wait:
+            await self._ensure_channel()
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connection."""
+        self._closing = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._keeper
+            self._keeper = None
+        await self._discard()
+
+    async def __aenter__(self) -> Publisher:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _keep_connected(self) -> None:
+        assert self._lost is not None
+        outage = 0
+        while not self._closing:
+            if self.ready:
+                self._lost.clear()
+                await self._lost.wait()
+                continue
+            try:
+                await self._ensure_channel()
+                log.info("connected to the broker, topology declared on %s", self.topology.exchange)
+                outage = 0
+            except BrokerUnavailable as exc:
+                self.last_error = str(exc)
+                outage += 1
+                # once per outage at WARNING (then every 60th attempt), not once a second
+                level = logging.WARNING if outage % 60 == 1 else logging.DEBUG
+                log.log(
+                    level, "broker unavailable, reconnecting every %.1f s: %s", self.reconnect_interval, exc
+                )
+                await asyncio.sleep(self.reconnect_interval)
+
+    def _on_closed(self, sender: Any, *_: Any) -> None:
+        # only the live connection or channel counts: an old one may finish closing after a reconnect
+        if sender is self._connection or sender is self._channel:
+            self._on_lost()
+
+    def _on_lost(self) -> None:
+        if self._closing:
+            return
+        self._declared = False
+        if self._lost is not None:
+            self._lost.set()
+
+    async def _ensure_channel(self) -> RawChannel:
+        """A live confirming channel with the topology declared; connects and declares when needed."""
+        if self.ready:
+            assert self._raw is not None
+            return self._raw
+        if self._lock is None:
+            raise BrokerUnavailable("the publisher is not connected: call `await publisher.connect()` first")
+        if self._closing:
+            raise BrokerUnavailable("the publisher is closed: call `await publisher.connect()` to reopen it")
+        waiting_since = time.monotonic()
+        async with self._lock:
+            if self.ready:
+                assert self._raw is not None
+                return self._raw
+            if self._failed_at >= waiting_since and self._failure is not None:
+                # Someone else just tried while we waited: do not queue up one connect timeout per caller.
+                raise self._failure
+            await self._discard()
+            # built here rather than by aio_pika.connect(), so that a failed attempt can be closed too
+            connection = aio_pika.Connection(aio_pika.connection.make_url(self.amqp_url))
+            try:
+                await connection.connect(timeout=self.connect_timeout)
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                await self._declare(connection, channel)
+                raw = await channel.get_underlay_channel()
+            except BaseException as exc:
+                await _close_quietly(connection)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                self._failure = BrokerUnavailable(
+                    f"cannot connect to the broker at {redact_url(self.amqp_url)} and declare "
+                    f"{self.topology.exchange!r}: {_describe(exc)}"
+                )
+                self._failed_at = time.monotonic()
+                raise self._failure from exc
+            connection.close_callbacks.add(self._on_closed)
+            channel.close_callbacks.add(self._on_closed)
+            self._connection, self._channel, self._raw = connection, channel, raw
+            self._declared = True
+            self.last_error = None
+            return raw
+
+    async def _declare(self, connection: AbstractConnection, channel: AbstractChannel) -> None:
+        """Declare the main exchange, the dead-letter exchange and the DLQ bound with ``#`` (idempotent)."""
+        t, timeout = self.topology, self.connect_timeout
+        topic = aio_pika.ExchangeType.TOPIC
+        await channel.declare_exchange(t.exchange, topic, durable=True, timeout=timeout)
+        await channel.declare_exchange(t.dlx, topic, durable=True, timeout=timeout)
+        # A separate channel for the DLQ: when someone declared it with other arguments, the precondition
+        # failure closes only that channel, and a passive declare confirms it exists.
+        side = await connection.channel(publisher_confirms=False)
+        try:
+            try:
+                dlq = await side.declare_queue(t.dlq, durable=True, timeout=timeout)
+            except aiormq.exceptions.ChannelPreconditionFailed:
+                side = await connection.channel(publisher_confirms=False)
+                dlq = await side.declare_queue(t.dlq, passive=True, timeout=timeout)
+            await dlq.bind(t.dlx, "#", timeout=timeout)
+        finally:
+            await _close_quietly(side)
+
+    async def _discard(self) -> None:
+        connection = self._connection
+        self._connection = self._channel = self._raw = None
+        self._declared = False
+        if connection is not None:
+            await _close_quietly(connection)
+
+    # --- publishing -----------------------------------------------------------------------------------
+    async def publish(
+        self, envelope: Envelope, *, validate: bool = True, context: Context | None = None
+    ) -> PublishResult:
+        """Publish one envelope; return once the broker confirmed it.
+
+        ``context`` is the OpenTelemetry parent of the publish span (default: the current one); the span's
+        ids become the envelope's ``trace_context`` when it has none.
+
+        Raises:
+            InvalidEnvelope: ``validate`` is on and the envelope violates the contract schemas.
+            Unroutable: the broker returned the event (no queue bound for its routing key).
+            RetriesExhausted: no attempt was confirmed (broker unavailable, nack, confirm timeout).
+        """
+        event_id, routing_key = _identity(envelope)
+        if validate:
+            _check_valid(envelope, event_id, routing_key)
+        started = time.perf_counter()
+        span = self.tracer.start_span(f"publish {routing_key}", context=context, kind=trace.SpanKind.PRODUCER)
+        if span.is_recording():  # attributes cost time: only for spans someone receives
+            span.set_attributes(self._span_attributes)
+            span.set_attribute("messaging.rabbitmq.destination.routing_key", routing_key)
+            span.set_attribute("messaging.message.id", event_id)
+        try:
+            body, properties = self._message(with_trace_context(envelope, trace_context_of(span)), event_id)
+            attempts = await self._publish_with_retry(body, properties, event_id, routing_key)
+        except PublishError as exc:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            span.end()
+        return PublishResult(event_id, routing_key, routing_key, attempts, time.perf_counter() - started)
+
+    async def publish_many(
+        self, envelopes: Sequence[Envelope], *, validate: bool = True, context: Context | None = None
+    ) -> list[PublishResult | PublishError]:
+        """Publish a batch with pipelined confirms; one outcome per envelope, in order (nothing raised).
+
+        Transient failures are retried for the failed events only; an unroutable or invalid event does not
+        hold up the others. One span covers the batch; its ids become each event's ``trace_context``.
+        """
+        count = len(envelopes)
+        outcomes: list[PublishResult | PublishError | None] = [None] * count
+        messages: dict[int, tuple[bytes, spec.Basic.Properties]] = {}
+        keys: dict[int, tuple[str, str]] = {}
+        started = time.perf_counter()
+        span = self.tracer.start_span("publish batch", context=context, kind=trace.SpanKind.PRODUCER)
+        if span.is_recording():
+            span.set_attributes(self._span_attributes)
+            span.set_attribute("messaging.batch.message_count", count)
+        try:
+            span_ids = trace_context_of(span)
+            for index, envelope in enumerate(envelopes):
+                try:
+                    event_id, routing_key = _identity(envelope)
+                    if validate:
+                        _check_valid(envelope, event_id, routing_key)
+                except PublishError as exc:
+                    outcomes[index] = exc
+                    continue
+                keys[index] = (event_id, routing_key)
+                messages[index] = self._message(with_trace_context(envelope, span_ids), event_id)
+            await self._publish_pipelined(messages, keys, outcomes, started)
+            failed = sum(1 for outcome in outcomes if isinstance(outcome, PublishError))
+            if failed:
+                text = f"{failed} of {count} events not published"
+                span.set_status(trace.Status(trace.StatusCode.ERROR, text))
+        finally:
+            span.end()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    @property
+    def _span_attributes(self) -> dict[str, Any]:
+        return {"messaging.system": "rabbitmq", "messaging.destination.name": self.topology.exchange}
+
+    def _message(self, envelope: Envelope, event_id: str) -> tuple[bytes, spec.Basic.Properties]:
+        """Body and AMQP properties (SPEC §2): persistent, message_id, JSON, timestamp, signature."""
+        body = orjson.dumps(envelope)
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._stamp = now, datetime.fromtimestamp(now, UTC)
+        properties = spec.Basic.Properties(
+            content_type="application/json",
+            delivery_mode=2,
+            message_id=event_id,
+            timestamp=self._stamp,
+            headers=self.signer.sign(body) if self.signer is not None else None,
+        )
+        return body, properties
+
+    async def _attempt(self, body: bytes, properties: spec.Basic.Properties, routing_key: str) -> None:
+        channel = self._raw if self.ready else await self._ensure_channel()
+        assert channel is not None
+        try:
+            await channel.basic_publish(
+                body,
+                exchange=self.topology.exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=True,
+                timeout=self.confirm_timeout,
+            )
+        except TimeoutError:
+            # No confirm in time: the connection may be half-dead; start afresh on the next attempt.
+            if self._raw is channel:
+                self._on_lost()
+            raise
+
+    async def _publish_with_retry(
+        self, body: bytes, properties: spec.Basic.Properties, event_id: str, routing_key: str
+    ) -> int:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._attempt(body, properties, routing_key)
+                return attempt
+            except aiormq.exceptions.PublishError as exc:
+                raise self._unroutable(exc, event_id, routing_key, attempt) from None
+            except TRANSIENT_ERRORS as exc:
+                if attempt > len(self._delays):
+                    raise self._exhausted(exc, event_id, routing_key, attempt) from exc
+                delay = self._delays[attempt - 1]
+                self._note_retry(event_id, attempt, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _publish_pipelined(
+        self,
+        messages: dict[int, tuple[bytes, spec.Basic.Properties]],
+        keys: dict[int, tuple[str, str]],
+        outcomes: list[PublishResult | PublishError | None],
+        started: float,
+    ) -> None:
+        pending = sorted(messages)
+        attempt = 0
+        exchange, timeout = self.topology.exchange, self.confirm_timeout
+        while pending:
+            attempt += 1
+            errors: dict[int, BaseException] = {}
+            try:
+                channel = await self._ensure_channel()
+            except BrokerUnavailable as exc:
+                errors = dict.fromkeys(pending, exc)
+            else:
+                send = channel.basic_publish
+                results = await asyncio.gather(
+                    *(
+                        send(
+                            messages[i][0],
+                            exchange=exchange,
+                            routing_key=keys[i][1],
+                            properties=messages[i][1],
+                            mandatory=True,
+                            timeout=timeout,
+                        )
+                        for i in pending
+                    ),
+                    return_exceptions=True,
+                )
+                seconds = time.perf_counter() - started
+                for index, result in zip(pending, results, strict=True):
+                    event_id, routing_key = keys[index]
+                    if not isinstance(result, BaseException):
+                        outcomes[index] = PublishResult(event_id, routing_key, routing_key, attempt, seconds)
+                    elif isinstance(result, aiormq.exceptions.PublishError):
+                        outcomes[index] = self._unroutable(result, event_id, routing_key, attempt)
+                    elif isinstance(result, TRANSIENT_ERRORS):
+                        errors[index] = result
+                    else:
+                        raise result
+                if any(isinstance(e, TimeoutError) for e in errors.values()) and self._raw is channel:
+                    self._on_lost()
+            pending = sorted(errors)
+            if not pending:
+                return
+            if attempt > len(self._delays):
+                for index in pending:
+                    event_id, routing_key = keys[index]
+                    outcomes[index] = self._exhausted(errors[index], event_id, routing_key, attempt)
+                return
+            delay = self._delays[attempt - 1]
+            for index in pending:
+                self._note_retry(keys[index][0], attempt, errors[index], delay)
+            await asyncio.sleep(delay)
+
+    # --- errors ---------------------------------------------------------------------------------------
+    def _note_retry(self, event_id: str, attempt: int, error: BaseException, delay: float) -> None:
+        self.retries_total += 1
+        self.last_error = _describe(error)
+        log.warning(
+            "event %s: attempt %d failed (%s), retrying in %.2f s", event_id, attempt, self.last_error, delay
+        )
+        if self.on_retry is not None:
+            self.on_retry(event_id, attempt, error, delay)
+
+    def _unroutable(self, exc: BaseException, event_id: str, routing_key: str, attempts: int) -> Unroutable:
+        return Unroutable(
+            f"event {event_id} is unroutable: no queue is bound to exchange {self.topology.exchange!r} for "
+            f"routing key {routing_key!r}, so the broker returned it (nothing was stored)",
+            event_id=event_id,
+            routing_key=routing_key,
+            attempts=attempts,
+        )
+
+    def _exhausted(
+        self, exc: BaseException, event_id: str, routing_key: str, attempts: int
+    ) -> RetriesExhausted:
+        return RetriesExhausted(
+            f"event {event_id} was not confirmed by the broker after {attempts} attempt(s); last error: "
+            f"{_describe(exc)}. Publishing it again with the same event_id is safe "
+            "(consumers deduplicate on it)",
+            last_error=exc,
+            event_id=event_id,
+            routing_key=routing_key,
+            attempts=attempts,
+        )
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+def _identity(envelope: Envelope) -> tuple[str, str]:
+    event_id, event_type = envelope.get("event_id"), envelope.get("event_type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_type:
+        raise InvalidEnvelope(
+            "an envelope needs string `event_id` and `event_type` (use completion.complete() to fill them)",
+            issues=[],
+            event_id=str(event_id),
+            routing_key=str(event_type),
+            attempts=0,
+        )
+    return event_id, event_type
+
+
+def _check_valid(envelope: Envelope, event_id: str, routing_key: str) -> None:
+    from harness.schemas import registry
+
+    schemas = registry()
+    if schemas.is_valid(envelope):
+        return
+    issues = schemas.validate(envelope)
+    shown = "; ".join(f"{issue.path}: {issue.message}" for issue in issues[:3])
+    raise InvalidEnvelope(
+        f"event {event_id} is not a valid envelope ({len(issues)} violation(s)): {shown}",
+        issues=list(issues),
+        event_id=event_id,
+        routing_key=routing_key,
+        attempts=0,
+    )
+
+
+async def _close_quietly(closable: Any) -> None:
+    try:
+        await asyncio.wait_for(closable.close(), timeout=2.0)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # closing a dead connection may fail in many ways
+        log.debug("close failed: %r", exc)

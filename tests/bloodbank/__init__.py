@@ -1,0 +1,1 @@
+"""Tests of the reference Bloodbank service (publisher library, HTTP app, real process)."""
