@@ -79,15 +79,36 @@ def database_url(backend: Backend) -> str:
     return backend.database_url
 
 
-@pytest.fixture(scope="session")
-def amqp_connection(amqp_url: str) -> Iterator[Any]:
-    """A blocking (pika) connection to the run's broker, for probes and tap queues."""
-    import pika
+class _AmqpConnections:
+    """One blocking (pika) connection for the session, reopened when a fault test restarted the broker."""
 
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    yield connection
-    if connection.is_open:
-        connection.close()
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection: Any = None
+
+    def get(self) -> Any:
+        import pika
+
+        if self.connection is None or not self.connection.is_open:
+            self.connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        return self.connection
+
+    def close(self) -> None:
+        if self.connection is not None and self.connection.is_open:
+            self.connection.close()
+
+
+@pytest.fixture(scope="session")
+def _amqp_connections(amqp_url: str) -> Iterator[_AmqpConnections]:
+    connections = _AmqpConnections(amqp_url)
+    yield connections
+    connections.close()
+
+
+@pytest.fixture
+def amqp_connection(_amqp_connections: _AmqpConnections) -> Any:
+    """A blocking (pika) connection to the run's broker, for probes and tap queues (open, shared)."""
+    return _amqp_connections.get()
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Correlation: causation chains, diamonds and missing parents through the trace API."""

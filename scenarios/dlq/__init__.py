@@ -1,0 +1,1 @@
+"""Dead-letter capture: every reason, with its header and the original body byte-identical."""

@@ -1,0 +1,1 @@
+"""End-to-end: publish through Bloodbank, read back from Candystore, every field equal."""

@@ -1,0 +1,1 @@
+"""Property-based envelope fuzzing (hypothesis), deterministic in CI."""

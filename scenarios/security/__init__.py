@@ -1,0 +1,1 @@
+"""Security: signatures, API keys, rate limit, hostile query parameters."""
