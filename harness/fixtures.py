@@ -17,6 +17,7 @@ from harness.topology import Topology
 SETTINGS_KEY = pytest.StashKey[Settings]()
 
 __all__ = [
+    "_amqp_connections",
     "amqp_channel",
     "amqp_connection",
     "amqp_url",
