@@ -91,19 +91,23 @@ def complete(
     parents: Iterable[str] = (),
     now: str | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``data`` with the missing envelope fields filled (``None`` counts as missing)."""
+    """A copy of ``data`` with the absent envelope fields filled.
+
+    An explicit ``null`` is not absent: it is left in place, so validation answers 422 for it (the schema
+    types these fields as string, object or array), as for any other wrong value.
+    """
     envelope = dict(data)
-    if envelope.get("event_id") is None:
+    if "event_id" not in envelope:
         envelope["event_id"] = str(uuid.uuid4())
-    if envelope.get("timestamp") is None:
+    if "timestamp" not in envelope:
         envelope["timestamp"] = now or utc_now()
-    if envelope.get("version") is None:
+    if "version" not in envelope:
         envelope["version"] = ENVELOPE_VERSION
-    if envelope.get("source") is None:
+    if "source" not in envelope:
         envelope["source"] = source.as_dict()
     extra = list(parents)
     given = envelope.get("correlation_ids")
-    if given is None:
+    if "correlation_ids" not in envelope:
         envelope["correlation_ids"] = extra
     elif extra and isinstance(given, list):
         envelope["correlation_ids"] = given + [parent for parent in extra if parent not in given]
@@ -121,7 +125,7 @@ def trace_context_of(span: trace.Span) -> dict[str, str]:
 
 
 def with_trace_context(envelope: Mapping[str, Any], trace_context: Mapping[str, str]) -> Mapping[str, Any]:
-    """The envelope with ``trace_context`` filled in when it has none (the caller's value wins)."""
-    if envelope.get("trace_context"):
+    """The envelope with ``trace_context`` filled in when absent (the caller's value, even null, is kept)."""
+    if "trace_context" in envelope:
         return envelope
     return {**envelope, "trace_context": dict(trace_context)}

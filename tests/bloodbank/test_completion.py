@@ -44,6 +44,21 @@ def test_given_fields_are_kept_even_when_wrong() -> None:
     assert envelope == given
 
 
+@pytest.mark.parametrize("field", ["event_id", "timestamp", "version", "source", "correlation_ids"])
+def test_explicit_null_is_not_completed_so_validation_rejects_it(field: str) -> None:
+    given = {**make_envelope("github.pr.opened.v1"), field: None}
+    envelope = with_trace_context(
+        complete(given, SOURCE), {"trace_id": "0" * 31 + "1", "span_id": "0" * 15 + "1"}
+    )
+    assert envelope[field] is None
+    assert any(issue.path == f"$.{field}" for issue in registry().validate(envelope))
+
+
+def test_explicit_null_trace_context_is_kept() -> None:
+    envelope = with_trace_context({"trace_context": None}, {"trace_id": "a" * 32, "span_id": "b" * 16})
+    assert envelope == {"trace_context": None}
+
+
 def test_parent_headers_fill_or_extend_correlation_ids() -> None:
     a, b, c = (str(uuid.uuid4()) for _ in range(3))
     assert complete({"event_type": "x"}, SOURCE, parents=[a, b])["correlation_ids"] == [a, b]
