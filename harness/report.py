@@ -4,7 +4,9 @@ Suites add ledger verdicts and findings through the ``run_report`` fixture; the 
 outcomes per suite and turns every failure into a finding. ``reports/summary.json`` is::
 
     {"suites": {name: {"passed", "failed", "skipped"}}, "ledger": {...},
-     "findings": [{"id", "title", "detail"}]}
+     "findings": [{"id", "title", "detail"}],
+     "contracts": [{"interaction", "provider", "consumer", "ok",
+                    "mismatches": [{"path", "expected", "actual", "mismatch"}]}]}
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RunReport:
     ledger: dict[str, Any] = field(default_factory=dict)
     findings: list[dict[str, str]] = field(default_factory=list)
     slis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contracts: list[dict[str, Any]] = field(default_factory=list)
     target: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
 
@@ -40,6 +43,28 @@ class RunReport:
 
     def add_ledger(self, name: str, verdict: dict[str, Any]) -> None:
         self.ledger[name] = verdict
+
+    def add_contract(
+        self,
+        interaction: str,
+        provider: str,
+        consumer: str,
+        ok: bool,
+        mismatches: list[dict[str, str]] | None = None,
+    ) -> None:
+        """One row of the contract matrix (a later row for the same interaction replaces the earlier one)."""
+        row = {
+            "interaction": interaction,
+            "provider": provider,
+            "consumer": consumer,
+            "ok": ok,
+            "mismatches": list(mismatches or []),
+        }
+        key = (consumer, provider, interaction)
+        self.contracts = [
+            r for r in self.contracts if (r["consumer"], r["provider"], r["interaction"]) != key
+        ]
+        self.contracts.append(row)
 
     def add_sli(self, name: str, value: float, *, slo: str, ok: bool, unit: str = "") -> None:
         """A measured service-level indicator (SPEC §5), e.g. correlation integrity 100 % (SLO 100 %)."""
@@ -55,6 +80,7 @@ class RunReport:
             "ledger": self.ledger,
             "findings": self.findings,
             "slis": self.slis,
+            "contracts": self.contracts,
             "target": self.target,
             "duration_seconds": round(time.time() - self.started, 1),
         }
@@ -117,6 +143,31 @@ class SuiteCollector:
             self.report.add_finding(report.nodeid + " (teardown)", _title(item, report), _detail(report))
 
 
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def contract_matrix_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The contract matrix for a terminal: a line per interaction, then path/expected/actual per mismatch."""
+    if not rows:
+        return []
+    width = min(max(len(row["interaction"]) for row in rows), 72)
+    lines = [f"  {'consumer':10} {'provider':10} {'interaction':{width}} result"]
+    for row in rows:
+        verdict = "pass" if row["ok"] else "FAIL"
+        name = row["interaction"][:width]
+        lines.append(f"  {row['consumer']:10} {row['provider']:10} {name:{width}} {verdict}")
+    for row in rows:
+        if row["ok"]:
+            continue
+        lines.append(f"  FAIL {row['consumer']} -> {row['provider']}: {row['interaction']}")
+        for m in row["mismatches"]:
+            lines.append(f"      {m['path']}: expected {m['expected']}, actual {m['actual']}")
+            if m.get("mismatch"):
+                lines.append(f"        ({m['mismatch']})")
+    return lines
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     """A readable report for people: suites, ledger verdicts, findings."""
     lines = ["# 33GOD event harness — verification report", ""]
@@ -147,6 +198,19 @@ def render_markdown(summary: dict[str, Any]) -> str:
         for name, sli in sorted(summary["slis"].items()):
             verdict = "met" if sli["ok"] else "MISSED"
             lines.append(f"| {name} | {sli['value']}{sli.get('unit', '')} | {sli['slo']} | {verdict} |")
+    if summary.get("contracts"):
+        lines += ["", "## Contract matrix", "", "| consumer | provider | interaction | result |"]
+        lines.append("|---|---|---|---|")
+        for row in summary["contracts"]:
+            verdict = "pass" if row["ok"] else f"**FAIL** ({len(row['mismatches'])})"
+            lines.append(f"| {row['consumer']} | {row['provider']} | {row['interaction']} | {verdict} |")
+        failed = [row for row in summary["contracts"] if not row["ok"]]
+        if failed:
+            lines += ["", "| interaction | path | expected | actual |", "|---|---|---|---|"]
+            for row in failed:
+                for m in row["mismatches"]:
+                    cells = (row["interaction"], m["path"], m["expected"], m["actual"])
+                    lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", "## Findings", ""]
     if not summary["findings"]:
         lines.append("None: every check passed.")

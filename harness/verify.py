@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import OPTIONS, Settings
-from harness.report import RunReport, SuiteCollector
+from harness.report import RunReport, SuiteCollector, contract_matrix_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,8 +65,14 @@ def run_verify(
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
         print(f"  {name:14} {counts['passed']:7} {counts['failed']:7} {counts['skipped']:8}")
+    if report.contracts:
+        print("\nharness verify: contract matrix (per interaction)")
+        for line in contract_matrix_lines(report.contracts):
+            print(line)
     for finding in report.findings:
         print(f"  FAIL {finding['title']}: {finding['detail'].splitlines()[0] if finding['detail'] else ''}")
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or report.failed:
+    broken_contracts = any(not row["ok"] for row in report.contracts)
+    passed = code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if not passed or report.failed or broken_contracts:
         return 1
     return 0

@@ -1,0 +1,1 @@
+"""Provider verification of the committed pacts against any Bloodbank / Candystore URL."""
