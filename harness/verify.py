@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends._external import redact_url
 from harness.config import OPTIONS, Settings
 from harness.report import RunReport, SuiteCollector, contract_matrix_lines
 
@@ -29,6 +30,23 @@ def suite_paths(names: list[str] | None) -> dict[str, list[Path]]:
     return {name: [ROOT / p for p in SUITES[name] if (ROOT / p).exists()] for name in chosen}
 
 
+def public_target(settings: Settings) -> dict[str, str]:
+    """What the run targeted, fit for a report: passwords in URLs and secrets of keys left out."""
+    target = {name: getattr(settings, name) for name in OPTIONS}
+    for name in ("amqp_url", "database_url"):
+        target[name] = redact_url(target[name])
+    target["signing_keys"] = ", ".join(f"{kid}:***" for kid in settings.keyring)
+    target["api_keys"] = f"{len([k for k in settings.api_keys.split(',') if k.strip()])} key(s)"
+    return target
+
+
+def _types_drift() -> bool:
+    """True when the committed generated types differ from the schemas (``harness schemas check``)."""
+    from harness.holyfields import check
+
+    return bool(check())
+
+
 def run_verify(
     settings: Settings,
     *,
@@ -43,7 +61,7 @@ def run_verify(
     if not targets:
         print(f"harness verify: no test files for suites {', '.join(paths)}", file=sys.stderr)
         return 2
-    report = RunReport(target={name: getattr(settings, name) for name in OPTIONS})
+    report = RunReport(target=public_target(settings))
     args = [
         *targets,
         "-q",
@@ -60,6 +78,7 @@ def run_verify(
         args.append(f"--fuzz-profile={fuzz_profile}")
     args += extra or []
     code = pytest.main(args, plugins=[SuiteCollector(report, paths)])
+    report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'skipped':>8}")

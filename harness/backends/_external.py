@@ -19,7 +19,8 @@ def _with_database(url: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path="/" + dbname))
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
     parts = urlsplit(url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
@@ -68,7 +69,7 @@ class ExternalBackend(Backend):
             pika.BlockingConnection(params).close()
         except Exception as exc:
             raise BackendUnavailable(
-                f"external backend: cannot connect to {_redact(self.given_amqp_url)}: {exc!r}"
+                f"external backend: cannot connect to {redact_url(self.given_amqp_url)}: {exc!r}"
             ) from None
         try:
             with psycopg.connect(self.admin_database_url, autocommit=True, connect_timeout=5) as conn:
@@ -76,7 +77,7 @@ class ExternalBackend(Backend):
         except psycopg.Error as exc:
             raise BackendUnavailable(
                 f"external backend: cannot create database {self.database} through "
-                f"{_redact(self.admin_database_url)}: {str(exc).strip()}"
+                f"{redact_url(self.admin_database_url)}: {str(exc).strip()}"
             ) from None
         self._created_database = True
         self.amqp_url = self.given_amqp_url
