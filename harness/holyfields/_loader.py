@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.schemas import SCHEMA_DIR
+from harness.schemas._registry import load_schema_file
 
 ENVELOPE_FILE = "core/event-envelope.v1.schema.json"
 SCHEMA_SUFFIX = ".schema.json"
 
 __all__ = ["ENVELOPE_FILE", "SCHEMA_DIR", "SCHEMA_SUFFIX", "SchemaSet", "load_schema_file", "load_schema_set"]
-
-
-def load_schema_file(path: str | Path) -> dict[str, Any]:
-    """One JSON Schema file as a dict; a clear ``ValueError`` when it is not a JSON object."""
-    file = Path(path)
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read schema {file}: {exc}") from None
-    if not isinstance(document, dict):
-        raise ValueError(f"schema {file} is not a JSON object")
-    return document
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,20 @@ ID_BASE = "https://33god.io/schemas/"
 _EventCheck = Callable[[object], bool]
 
 
-def _read_schema(path: Path) -> dict[str, Any]:
+def load_schema_file(path: str | Path) -> dict[str, Any]:
+    """One JSON Schema file as a dict; a clear ``ValueError`` when it is not a JSON object."""
+    file = Path(path)
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read schema {path}: {exc}") from None
-    if not isinstance(schema, dict):
-        raise ValueError(f"schema {path} is not a JSON object")
+        raise ValueError(f"cannot read schema {file}: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"schema {file} is not a JSON object")
+    return document
+
+
+def _read_schema(path: Path) -> dict[str, Any]:
+    schema = load_schema_file(path)
     try:
         Draft7Validator.check_schema(schema)
     except SchemaError as exc:
