@@ -37,9 +37,19 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        """Launch the process and wait until its health endpoint answers 200."""
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Launch the process without waiting (several services start in parallel)."""
         env = {**self.env, **self.extra_env}
         self.proc = spawn([sys.executable, "-m", f"reference_impl.{self.name}"], env=env, log=self.log)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the health endpoint answers 200; stop the process and raise with its log otherwise."""
         proc = self.proc
+        assert proc is not None, "launch() first"
 
         def healthy() -> bool:
             try:
@@ -119,7 +129,7 @@ def start_reference_services(
     log_dir: Path | None = None,
     extra_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, ServiceProcess]:
-    """Start the reference services not given by URL (Candystore first: it declares its queue)."""
+    """Start the reference services not given by URL, in parallel; return when all are healthy."""
     wanted = []
     if not settings.candystore_url and available("candystore"):
         wanted.append("candystore")
@@ -128,6 +138,7 @@ def start_reference_services(
     log_dir = log_dir or Path(getattr(backend, "root", None) or tempfile.gettempdir())
     started: dict[str, ServiceProcess] = {}
     try:
+        began = time.monotonic()
         for name in wanted:
             port = free_port()
             service = ServiceProcess(
@@ -138,10 +149,11 @@ def start_reference_services(
                 health_path=HEALTH_PATHS[name],
                 extra_env=(extra_env or {}).get(name, {}),
             )
-            began = time.monotonic()
-            service.start()
+            service.launch()
             started[name] = service
-            progress(f"{name} ready on {service.url} in {time.monotonic() - began:.1f} s")
+        for name, service in started.items():
+            service.wait_ready()
+            progress(f"{name} ready on {service.url} after {time.monotonic() - began:.1f} s")
     except BaseException:
         for service in started.values():
             service.stop()

@@ -52,6 +52,7 @@ class Stack:
             self.services["candystore"].url if "candystore" in self.services else None
         )
         if self.services:  # credentials of the reference services this run started
+            data["service_pids"] = {n: s.proc.pid for n, s in self.services.items() if s.proc is not None}
             data["api_key"] = self.settings.api_key
             data["signing_keys"] = self.settings.signing_keys
         return data
