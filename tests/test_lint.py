@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = ["harness", "reference_impl", "tests", "scenarios", "contracts", "load", "bench", "fixtures", "conftest.py"]
+PATHS = [
+    "harness",
+    "reference_impl",
+    "tests",
+    "scenarios",
+    "contracts",
+    "load",
+    "bench",
+    "fixtures",
+    "conftest.py",
+]
 
 
 def test_ruff_check_passes() -> None:
