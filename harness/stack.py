@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.backends import Backend, create_backend
+from harness.backends._base import StartStop
 from harness.config import Settings
 
 
-class Stack:
+class Stack(StartStop):
     """Backend servers + Bloodbank + Candystore; services given by URL are used as they are."""
 
     def __init__(

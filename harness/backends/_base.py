@@ -60,6 +60,29 @@ def wait_until(
         time.sleep(interval)
 
 
+class StartStop:
+    """``with`` support for anything with ``start()`` (returning self) and ``stop()``.
+
+    A start that fails halfway is torn down before the error propagates, so nothing is left running.
+    """
+
+    def start(self) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class ServerControl(abc.ABC):
     """Fault controls of one server owned by a backend."""
 
@@ -112,7 +135,7 @@ class _NoFaults(ServerControl):
 
 
 @dataclass
-class Backend(abc.ABC):
+class Backend(StartStop, abc.ABC):
     """A RabbitMQ and a PostgreSQL server for one run.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`::
@@ -152,13 +175,3 @@ class Backend(abc.ABC):
             "queue": self.topology.queue,
             "ready_seconds": self.ready_seconds,
         }
-
-    def __enter__(self) -> Backend:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

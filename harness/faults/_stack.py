@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.backends import LocalBackend, free_port
+from harness.backends import LocalBackend
+from harness.backends._base import StartStop, free_port
 from harness.config import Settings
 from harness.faults._proxy import TcpProxy
 from harness.services import HEALTH_PATHS, ServiceProcess, service_env
@@ -20,7 +21,7 @@ def _via(url: str, port: int) -> str:
     return url.replace(host_port, f"127.0.0.1:{port}")
 
 
-class FaultStack:
+class FaultStack(StartStop):
     """Local backend + proxies + reference Bloodbank and Candystore, all owned by one fault suite."""
 
     def __init__(self, settings: Settings, *, candystore_env: dict[str, str] | None = None) -> None:
@@ -69,13 +70,3 @@ class FaultStack:
             if proxy is not None:
                 proxy.stop()
         self.backend.stop()
-
-    def __enter__(self) -> FaultStack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
