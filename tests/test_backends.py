@@ -315,3 +315,42 @@ def test_servers_die_with_a_killed_harness() -> None:
     with LocalBackend():
         pass
     assert not os.path.exists(info["run_dir"])
+
+
+def test_local_backend_works_as_an_ordinary_user() -> None:
+    """Started by root here, so run a backend as user ``nobody`` (system Python of the same version)."""
+    import shutil
+    import sysconfig
+    from pathlib import Path
+
+    system_python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if os.geteuid() != 0 or not os.access(system_python, os.X_OK) or not shutil.which("setpriv"):
+        pytest.skip(f"needs root, setpriv and {system_python} to switch to an ordinary user")
+    root = Path(__file__).resolve().parent.parent
+    if any(
+        not os.access(p, os.R_OK | os.X_OK) for p in (root.parent, Path(sysconfig.get_paths()["purelib"]))
+    ):
+        pytest.skip("the project or its packages are not readable by other users here")
+    code = (
+        "import os, psycopg\n"
+        "from harness.backends import LocalBackend\n"
+        "assert os.geteuid() != 0\n"
+        "with LocalBackend() as b:\n"
+        "    print(psycopg.connect(b.database_url).execute('select 40 + 2').fetchone()[0], b.amqp_url)\n"
+    )
+    env = {
+        "HOME": "/tmp",
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{root}:{sysconfig.get_paths()['purelib']}",
+    }
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", system_python, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd="/tmp",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("42 amqp://")

@@ -318,7 +318,8 @@ class LocalBackend(Backend):
         self.started_at = time.time()
         _sweep_stale_runs()
         RUN_ROOT.mkdir(parents=True, exist_ok=True)
-        os.chmod(RUN_ROOT, 0o1777)  # noqa: S103 - shared like /tmp, sticky
+        if RUN_ROOT.stat().st_uid == os.geteuid():
+            os.chmod(RUN_ROOT, 0o1777)  # noqa: S103 - shared by every user's runs, sticky like /tmp
         self.root = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUN_ROOT))
         os.chmod(self.root, 0o755)  # noqa: S103 - the postgres user must traverse it
         self.rabbitmq = rabbit = RabbitMQServer(self.root, free_port(), free_port())
