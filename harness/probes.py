@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -100,17 +100,6 @@ class CandystoreClient:
         except TimeoutError as exc:
             raise AssertionError(f"{exc}: Candystore never returned it") from None
         return found
-
-    def wait_all_stored(self, event_ids: Iterable[str], timeout: float = 60.0) -> None:
-        pending = set(event_ids)
-        deadline = time.monotonic() + timeout
-        while pending:
-            pending = {eid for eid in pending if self.get_event(eid).status_code != 200}
-            if not pending:
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{len(pending)} events never stored, e.g. {sorted(pending)[:5]}")
-            time.sleep(0.2)
 
     def close(self) -> None:
         self.http.close()
