@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from harness.ledger import DeadLetter, Ledger
 
 
@@ -110,3 +112,18 @@ def test_json_output(tmp_path) -> None:
     ledger.write_json(tmp_path / "ledger.json")
     data = json.loads((tmp_path / "ledger.json").read_text())
     assert data["lost"] == 1 and data["ok"] is False and data["name"] == "json"
+
+
+@pytest.mark.integration
+def test_api_stored_counts_sees_a_published_event(bloodbank, candystore, candystore_url) -> None:
+    """The black-box collector lists what Candystore stored (through GET /events pages)."""
+    import time
+
+    from harness.ledger import api_stored_counts
+    from harness.schemas import make_envelope
+
+    envelope = make_envelope("github.pr.opened.v1")
+    assert bloodbank.publish(envelope).status_code == 202
+    candystore.wait_stored(envelope["event_id"])
+    counts = api_stored_counts(candystore_url, since=time.time(), page=50)
+    assert counts.get(envelope["event_id"]) == 1
