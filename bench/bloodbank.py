@@ -36,8 +36,8 @@ import pika
 from fastapi import FastAPI, Request, Response  # module level: the baseline's annotations must resolve
 
 from harness.backends import create_backend, free_port, run_id, wait_until
-from harness.schemas import make_envelope
 from harness.services import ServiceProcess, service_env
+from holyfields import make_envelope
 
 GOAL = 0.8
 BATCH_SIZE = 1000

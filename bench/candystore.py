@@ -47,7 +47,7 @@ async def baseline_worker(amqp_url: str, database_url: str, exchange_name: str, 
     import aio_pika
     import psycopg
 
-    from harness.topology import Topology
+    from holyfields.topology import Topology
 
     conn = await aio_pika.connect_robust(amqp_url)
     channel = await conn.channel()
@@ -99,7 +99,7 @@ def _envelope() -> bytes:
     """A valid envelope with a fresh id and ``timestamp`` = now (cheap: a template with two substitutions)."""
     global _TEMPLATE
     if _TEMPLATE is None:
-        from harness.schemas import make_envelope
+        from holyfields import make_envelope
 
         _TEMPLATE = json.dumps(make_envelope(EVENT_TYPE, event_id="@ID@", timestamp="@TS@")).encode()
     moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()

@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 
 from harness.corpus import valid_envelopes
-from harness.schemas import FAST_BACKENDS, registry
-from harness.schemas._validate import compile_fast
+from holyfields import FAST_BACKENDS, registry
+from holyfields._validate import compile_fast
 
 SAMPLE = "trace-context-full"  # fireflies.transcript.ready.v1 with every optional part, about 1 KB
 BAD_DATE_TIMES = ["2025-01-15T09:30:00", "2024-13-01T00:00:00Z", "2025-01-15", "", "2016-12-31T23:59:60Z"]

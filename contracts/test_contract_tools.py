@@ -20,7 +20,7 @@ from harness.contracts import (
     pact_drift,
 )
 from harness.contracts._pactfile import UPDATE_ENV
-from harness.schemas import registry
+from holyfields import registry
 
 VERIFIER_RESULTS = {
     "interactionResults": [

@@ -147,14 +147,14 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def schemas_args(parser: argparse.ArgumentParser) -> None:
-    from harness.holyfields.cli import add_arguments
+    from holyfields.cli import add_arguments
 
     add_arguments(parser)
 
 
 @command("schemas", "generate and drift-check the typed models; classify a schema change (patch/minor/major)")
 def schemas(args: argparse.Namespace) -> int:
-    from harness.holyfields.cli import run
+    from holyfields.cli import run
 
     return run(args)
 

@@ -6,7 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 #: option name -> (environment variable, help)
 OPTIONS: dict[str, tuple[str, str]] = {

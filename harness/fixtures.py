@@ -12,7 +12,7 @@ import pytest
 
 from harness.backends import Backend, BackendUnavailable, create_backend
 from harness.config import Settings
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 
@@ -133,7 +133,7 @@ def db_connection(database_url: str) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def envelope_factory() -> Callable[..., dict[str, Any]]:
     """``envelope_factory(event_type=None, payload=None, **overrides)`` -> a valid envelope."""
-    from harness.schemas import make_envelope
+    from holyfields import make_envelope
 
     return make_envelope
 

@@ -1,7 +1,7 @@
 """Black-box probes the suites use: HTTP clients of both services, a raw AMQP publisher, a dead-letter tap.
 
-They talk only through HTTP and AMQP, with names from the run's :class:`~harness.topology.Topology`, so every
-suite built on them runs unchanged against an external implementation.
+They talk only through HTTP and AMQP, with names from the run's :class:`~holyfields.topology.Topology`, so
+every suite built on them runs unchanged against an external implementation.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pika
 
 from harness.backends import wait_until
 from harness.ledger import DeadLetter
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 
 def sign(body: bytes, secret: str) -> str:

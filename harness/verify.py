@@ -42,7 +42,7 @@ def public_target(settings: Settings) -> dict[str, str]:
 
 def _types_drift() -> bool:
     """True when the committed generated types differ from the schemas (``harness schemas check``)."""
-    from harness.holyfields import check
+    from holyfields import check
 
     return bool(check())
 

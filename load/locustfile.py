@@ -12,7 +12,7 @@ import time
 
 from locust import FastHttpUser, constant_throughput, task
 
-from harness.schemas import make_envelope, registry
+from holyfields import make_envelope, registry
 
 #: (event_id, monotonic-free wall time of the send) of every published event, for end-to-end sampling
 PUBLISHED: list[tuple[str, float]] = []

@@ -70,7 +70,7 @@ def settle(inject: Injector, dlq_tap: Any, candystore: Any) -> Callable[[], None
     second dead-lettered (the queue is FIFO), so "this was NOT dead-lettered" can be asserted without
     sleeping.
     """
-    from harness.schemas import make_envelope
+    from holyfields import make_envelope
 
     def barrier() -> None:
         good = make_envelope(

@@ -23,7 +23,7 @@ import pytest
 from pydantic import ValidationError
 
 from harness.cli import main as harness_main
-from harness.holyfields import (
+from holyfields import (
     GENERATED_DIR,
     PYTHON_MODULE,
     SCHEMA_DIR,
@@ -31,9 +31,10 @@ from harness.holyfields import (
     check,
     generate,
     load_schema_set,
+    make_envelope,
+    registry,
     render_all,
 )
-from harness.schemas import make_envelope, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fixtures" / "envelopes"
@@ -440,8 +441,16 @@ def _install_typescript() -> tuple[Path | None, str]:
     if installed == TYPESCRIPT_VERSION and tsc.is_file():
         return tsc, ""
     cache.mkdir(parents=True, exist_ok=True)
-    argv = ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(cache),
-            f"typescript@{TYPESCRIPT_VERSION}"]
+    argv = [
+        "npm",
+        "install",
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        str(cache),
+        f"typescript@{TYPESCRIPT_VERSION}",
+    ]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

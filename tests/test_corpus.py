@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 from harness.corpus import FIXTURE_DIR, InvalidCase, invalid_envelopes, valid_envelopes
-from harness.schemas import FAST_BACKENDS, SCHEMA_DIR, JsonInvalid, Registry, dlq_reason, parse_json, registry
+from holyfields import FAST_BACKENDS, SCHEMA_DIR, JsonInvalid, Registry, dlq_reason, parse_json, registry
 
 REG = registry()
 VALID = valid_envelopes()

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from harness.schemas import SCHEMA_DIR, build_event_types_schema, registry, render_event_types_schema
-from harness.schemas.__main__ import main as schemas_main
+from holyfields import SCHEMA_DIR, build_event_types_schema, registry, render_event_types_schema
+from holyfields.__main__ import main as schemas_main
 
 REG = registry()
 SCHEMA_FILES = sorted(SCHEMA_DIR.rglob("*.schema.json"))
@@ -48,7 +48,7 @@ def _subschemas(schema: Any, where: str = "#") -> Iterator[tuple[str, dict[str, 
 
 def test_event_types_schema_is_generated_from_the_folder() -> None:
     path = SCHEMA_DIR / "event_types.schema.json"
-    assert _load(path) == build_event_types_schema(), "run: python -m harness.schemas"
+    assert _load(path) == build_event_types_schema(), "run: python -m holyfields"
     assert path.read_text(encoding="utf-8") == render_event_types_schema(REG)
     assert schemas_main(["--check"]) == 0
 

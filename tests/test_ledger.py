@@ -120,7 +120,7 @@ def test_api_stored_counts_sees_a_published_event(bloodbank, candystore, candyst
     import time
 
     from harness.ledger import api_stored_counts
-    from harness.schemas import make_envelope
+    from holyfields import make_envelope
 
     envelope = make_envelope("github.pr.opened.v1")
     assert bloodbank.publish(envelope).status_code == 202

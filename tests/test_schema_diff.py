@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main as harness_main
-from harness.holyfields import (
+from holyfields import (
     SCHEMA_DIR,
     Change,
     SchemaDiff,

@@ -1,4 +1,4 @@
-"""harness.schemas: registry, fast/detailed validation, issues, parsing, factories, properties, mutations."""
+"""holyfields: registry, fast/detailed validation, issues, parsing, factories, properties, mutations."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-import harness.schemas as schemas
-from harness.schemas import (
+import holyfields as schemas
+from holyfields import (
     FAST_BACKENDS,
     SCHEMA_DIR,
     JsonInvalid,
@@ -28,7 +28,7 @@ from harness.schemas import (
     registry,
     sample_payload,
 )
-from harness.schemas._validate import ecma_regex, json_path
+from holyfields._validate import ecma_regex, json_path
 
 REG = registry()
 PROPERTY: dict[str, Any] = {

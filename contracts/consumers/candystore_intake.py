@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.contracts import patterns
-from harness.schemas import registry
+from holyfields import registry
 
 
 class Rejected(ValueError):

@@ -20,7 +20,7 @@ from pact import Pact, match
 from contracts.consumers.candystore_intake import Rejected, accept
 from harness.contracts import PACT_DIR, REFRESH_HINT, check_or_update, fixed_time
 from harness.contracts import patterns as p
-from harness.schemas import sample_payload
+from holyfields import sample_payload
 
 pytestmark = pytest.mark.contract
 

@@ -24,7 +24,7 @@ from harness.contracts import (
     MessageCapture,
     StateContext,
 )
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 ROUTE_ENV = "HARNESS_CONTRACT_STATES"
 

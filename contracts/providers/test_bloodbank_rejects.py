@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from harness.contracts import InteractionResult, MessageCapture, Mismatch, failure_report, record
-from harness.schemas import make_envelope
+from holyfields import make_envelope
 
 pytestmark = pytest.mark.contract
 

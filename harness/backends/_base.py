@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 
 class BackendError(RuntimeError):

@@ -21,7 +21,7 @@ import pika
 from harness.backends import wait_until
 from harness.contracts._results import Mismatch
 from harness.probes import BloodbankClient, sign
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 #: the parts of an example event a producer sends; Bloodbank fills event_id, timestamp, version
 PUBLISHED_FIELDS = ("event_type", "payload", "source", "correlation_ids", "agent_context")

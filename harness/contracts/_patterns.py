@@ -13,7 +13,7 @@ from typing import Any
 
 from pact import match
 
-from harness.schemas import SCHEMA_DIR
+from holyfields import SCHEMA_DIR
 
 ENVELOPE_SCHEMA = SCHEMA_DIR / "core" / "event-envelope.v1.schema.json"
 

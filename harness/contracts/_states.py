@@ -25,8 +25,8 @@ import httpx
 
 from harness.contracts._results import Mismatch
 from harness.probes import BloodbankClient, RawPublisher, encode
-from harness.schemas import sample_payload, utc_now
-from harness.topology import Topology
+from holyfields import sample_payload, utc_now
+from holyfields.topology import Topology
 
 StateFunction = Callable[..., None]
 

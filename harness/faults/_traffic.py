@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from harness.ledger import Ledger
-from harness.schemas import make_envelope, registry
+from holyfields import make_envelope, registry
 
 
 class Traffic(threading.Thread):

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from starlette.routing import Route
 
-from harness.schemas import JsonInvalid, ValidationIssue, dlq_reason, parse_json, registry
+from holyfields import JsonInvalid, ValidationIssue, dlq_reason, parse_json, registry
 from reference_impl.bloodbank import models
 from reference_impl.bloodbank.completion import (
     PARENT_HEADER_PATTERN,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.topology import Topology
+from holyfields.topology import Topology
 from reference_impl.bloodbank.signing import Signer, SigningConfigError
 
 SOURCE_TYPES = ("manual", "agent", "scheduled", "webhook", "system")

@@ -36,7 +36,7 @@ from aiormq.abc import AbstractChannel as RawChannel
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from harness.topology import Topology
+from holyfields.topology import Topology
 from reference_impl.bloodbank.completion import trace_context_of, with_trace_context
 from reference_impl.bloodbank.config import RetryConfig, redact_url
 from reference_impl.bloodbank.signing import Signer
@@ -552,7 +552,7 @@ def _identity(envelope: Envelope) -> tuple[str, str]:
 
 
 def _check_valid(envelope: Envelope, event_id: str, routing_key: str) -> None:
-    from harness.schemas import registry
+    from holyfields import registry
 
     schemas = registry()
     if schemas.is_valid(envelope):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/candystore"

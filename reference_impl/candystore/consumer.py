@@ -30,7 +30,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from harness.schemas import JsonInvalid, Registry, dlq_reason, parse_json, registry
+from holyfields import JsonInvalid, Registry, dlq_reason, parse_json, registry
 from reference_impl.candystore.codec import encode_event
 from reference_impl.candystore.config import Settings
 from reference_impl.candystore.deadletter import dead_letter_message

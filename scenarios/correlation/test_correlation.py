@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.schemas import make_envelope
+from holyfields import make_envelope
 from scenarios import fetch_stored
 
 pytestmark = pytest.mark.correlation

@@ -17,7 +17,7 @@ import pytest
 
 from harness.corpus import InvalidCase, invalid_envelopes
 from harness.probes import sign
-from harness.schemas import make_envelope
+from holyfields import make_envelope
 from scenarios import RAW_ROUTING_KEY, collect_dead_letters, names_path
 
 pytestmark = pytest.mark.dlq

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.corpus import valid_envelopes
-from harness.schemas import make_envelope, registry, sample_payload
+from holyfields import make_envelope, registry, sample_payload
 from scenarios import describe_differences, fetch_stored, field_differences
 
 pytestmark = pytest.mark.e2e

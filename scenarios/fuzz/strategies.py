@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from harness.schemas import JsonInvalid, dlq_reason, parse_json, registry, sample_payload
+from holyfields import JsonInvalid, dlq_reason, parse_json, registry, sample_payload
 
 REG = registry()
 EVENT_TYPES = REG.event_types

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from harness.config import Settings
-from harness.schemas import make_envelope, sample_payload
+from holyfields import make_envelope, sample_payload
 
 pytestmark = pytest.mark.security
 

@@ -9,7 +9,7 @@ import pytest
 
 from harness.config import Settings
 from harness.probes import sign
-from harness.schemas import make_envelope
+from holyfields import make_envelope
 from scenarios import collect_dead_letters
 
 pytestmark = pytest.mark.security

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from harness.backends import Backend, run_id
-from harness.topology import Topology
+from holyfields.topology import Topology
 from reference_impl.bloodbank import BloodbankConfig, RetryConfig, create_app
 
 from .helpers import Tap, delete_topology, open_connection

@@ -10,7 +10,7 @@ import pika
 import pika.exceptions
 
 from harness.backends import wait_until
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 
 def open_connection(amqp_url: str) -> pika.BlockingConnection:

@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from harness.backends import free_port
-from harness.schemas import make_envelope, sample_payload
-from harness.topology import Topology
+from holyfields import make_envelope, sample_payload
+from holyfields.topology import Topology
 
 from .helpers import Tap
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from opentelemetry import trace
 
-from harness.schemas import make_envelope, registry
+from holyfields import make_envelope, registry
 from reference_impl.bloodbank.completion import (
     HeaderInvalid,
     SourceDefaults,

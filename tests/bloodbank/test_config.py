@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.topology import Topology
+from holyfields.topology import Topology
 from reference_impl.bloodbank.config import ENV_DEFAULTS, BloodbankConfig, ConfigError, RetryConfig, describe
 
 README = Path(__file__).resolve().parents[2] / "reference_impl" / "bloodbank" / "README.md"

@@ -16,7 +16,7 @@ import schemathesis
 
 from harness.backends import Backend, free_port, run_id
 from harness.services import ServiceProcess, service_env
-from harness.topology import Topology
+from holyfields.topology import Topology
 from reference_impl.bloodbank.openapi import OPENAPI_PATH
 
 from .helpers import delete_topology, open_connection

@@ -20,9 +20,9 @@ from starlette.testclient import TestClient
 
 from harness.backends import Backend, free_port, wait_until
 from harness.faults import TcpProxy
-from harness.schemas import make_envelope
 from harness.services import ServiceProcess, service_env
-from harness.topology import Topology
+from holyfields import make_envelope
+from holyfields.topology import Topology
 from reference_impl.bloodbank import Publisher, RetriesExhausted, RetryConfig
 
 from .helpers import Tap, open_connection

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from starlette.testclient import TestClient
 
 from harness.backends import free_port
-from harness.schemas import make_envelope, registry, sample_payload
+from holyfields import make_envelope, registry, sample_payload
 from reference_impl.bloodbank import Signer
 
 from .helpers import Tap

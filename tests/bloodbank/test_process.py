@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from harness.backends import Backend, free_port
-from harness.schemas import make_envelope
 from harness.services import ServiceProcess, service_env
-from harness.topology import Topology
+from holyfields import make_envelope
+from holyfields.topology import Topology
 from reference_impl.bloodbank import Signer
 
 from .helpers import Tap

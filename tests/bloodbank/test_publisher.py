@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from harness.backends import Backend
-from harness.schemas import make_envelope
-from harness.topology import Topology
+from holyfields import make_envelope
+from holyfields.topology import Topology
 from reference_impl.bloodbank import (
     BrokerUnavailable,
     InvalidEnvelope,

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from harness.backends import Backend, run_id
-from harness.topology import Topology
+from holyfields.topology import Topology
 
 from .helpers import Deployment, database_url_for
 

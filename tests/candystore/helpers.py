@@ -16,9 +16,9 @@ import pika
 import psycopg
 
 from harness.backends import Backend, free_port, wait_until
-from harness.schemas import make_envelope
 from harness.services import ServiceProcess, service_env
-from harness.topology import Topology
+from holyfields import make_envelope
+from holyfields.topology import Topology
 
 
 def database_url_for(url: str, name: str) -> str:

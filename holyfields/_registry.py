@@ -12,7 +12,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
-from harness.schemas._validate import (
+from holyfields._validate import (
     DEFAULT_FAST_BACKEND,
     ValidationIssue,
     compile_fast,
@@ -24,7 +24,7 @@ from harness.schemas._validate import (
 )
 
 #: the contract folder of this repository (Holyfields' schemas)
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "contracts" / "schemas"
 ENVELOPE_FILE = "core/event-envelope.v1.schema.json"
 EVENT_TYPES_FILE = "event_types.schema.json"
 SCHEMA_SUFFIX = ".schema.json"
@@ -67,7 +67,7 @@ def _with_payload(envelope_schema: Mapping[str, Any], payload_schema: Mapping[st
 class Registry:
     """Envelope and payload schemas with compiled validators.
 
-    >>> from harness.schemas import make_envelope, registry
+    >>> from holyfields import make_envelope, registry
     >>> reg = registry()
     >>> reg.is_valid(make_envelope("github.pr.opened.v1"))
     True
@@ -229,7 +229,7 @@ def build_event_types_schema(reg: Registry | None = None) -> dict[str, Any]:
         "title": "EventType",
         "description": (
             "Every known event type. Generated from the schema folder "
-            "(python -m harness.schemas); do not edit by hand."
+            "(python -m holyfields); do not edit by hand."
         ),
         "type": "string",
         "enum": list(reg.event_types),
@@ -237,5 +237,5 @@ def build_event_types_schema(reg: Registry | None = None) -> dict[str, Any]:
 
 
 def render_event_types_schema(reg: Registry | None = None) -> str:
-    """The exact file text of ``event_types.schema.json`` (what ``python -m harness.schemas`` writes)."""
+    """The exact file text of ``event_types.schema.json`` (what ``python -m holyfields`` writes)."""
     return json.dumps(build_event_types_schema(reg), indent=2, ensure_ascii=False) + "\n"

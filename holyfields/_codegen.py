@@ -6,11 +6,11 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.holyfields._ir import build_catalog
-from harness.holyfields._loader import SCHEMA_DIR, SchemaSet, load_schema_set
-from harness.holyfields._python import render_python
-from harness.holyfields._render import GENERATED_BY
-from harness.holyfields._typescript import render_typescript
+from holyfields._ir import build_catalog
+from holyfields._loader import SCHEMA_DIR, SchemaSet, load_schema_set
+from holyfields._python import render_python
+from holyfields._render import GENERATED_BY
+from holyfields._typescript import render_typescript
 
 #: where ``harness schemas generate`` writes by default
 GENERATED_DIR = SCHEMA_DIR.parent / "generated"

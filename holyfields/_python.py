@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from harness.holyfields._ir import (
+from holyfields._ir import (
     AnyType,
     ArrayType,
     Catalog,
@@ -22,7 +22,7 @@ from harness.holyfields._ir import (
     TypeRef,
     UnionType,
 )
-from harness.holyfields._render import (
+from holyfields._render import (
     header_lines,
     py_docstring,
     py_identifier,

@@ -1,4 +1,4 @@
-"""``python -m harness.schemas [--check]``: write (or check) ``event_types.schema.json`` from the folder."""
+"""``python -m holyfields [--check]``: write (or check) ``event_types.schema.json`` from the folder."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.schemas._registry import EVENT_TYPES_FILE, SCHEMA_DIR, Registry, render_event_types_schema
+from holyfields._registry import EVENT_TYPES_FILE, SCHEMA_DIR, Registry, render_event_types_schema
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.schemas", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m holyfields", description=__doc__)
     parser.add_argument("--dir", default=str(SCHEMA_DIR), help="schema folder (default: %(default)s)")
     parser.add_argument(
         "--check", action="store_true", help="fail if the file is out of date instead of writing"
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current != text:
-            print(f"{target} is out of date: run python -m harness.schemas", file=sys.stderr)
+            print(f"{target} is out of date: run python -m holyfields", file=sys.stderr)
             return 1
         print(f"{target} is up to date ({len(reg.event_types)} event types)")
         return 0

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.holyfields._loader import SchemaSet
+from holyfields._loader import SchemaSet
 
 __all__ = [
     "AnyType",

@@ -17,9 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness.holyfields._codegen import GENERATED_DIR, REGENERATE_HINT, check, generate
-from harness.holyfields._diff import diff_paths
-from harness.holyfields._loader import SCHEMA_DIR
+from holyfields._codegen import GENERATED_DIR, REGENERATE_HINT, check, generate
+from holyfields._diff import diff_paths
+from holyfields._loader import SCHEMA_DIR
 
 EXIT_OK, EXIT_MAJOR_OR_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.holyfields.cli ...`` (the same as ``harness schemas ...``)."""
+    """``python -m holyfields.cli ...`` (the same as ``harness schemas ...``)."""
     parser = argparse.ArgumentParser(
         prog="harness schemas", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-from harness.holyfields._ir import (
+from holyfields._ir import (
     AnyType,
     ArrayType,
     Catalog,
@@ -19,7 +19,7 @@ from harness.holyfields._ir import (
     TypeRef,
     UnionType,
 )
-from harness.holyfields._render import header_lines, json_literal, ts_comment
+from holyfields._render import header_lines, json_literal, ts_comment
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _SIMPLE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*|\"[^\"]*\"")

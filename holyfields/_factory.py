@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from harness.schemas._registry import Registry, registry
+from holyfields._registry import Registry, registry
 
 #: the event type of ``make_envelope()`` without arguments
 DEFAULT_EVENT_TYPE = "fireflies.transcript.ready.v1"

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.schemas import SCHEMA_DIR
-from harness.schemas._registry import load_schema_file
+from holyfields._registry import SCHEMA_DIR, load_schema_file
 
 ENVELOPE_FILE = "core/event-envelope.v1.schema.json"
 SCHEMA_SUFFIX = ".schema.json"

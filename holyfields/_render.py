@@ -7,7 +7,7 @@ import keyword
 import textwrap
 from typing import Any
 
-from harness.holyfields._loader import SchemaSet
+from holyfields._loader import SchemaSet
 
 GENERATED_BY = "harness schemas generate"
 
