@@ -221,8 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from harness.profile import ProfileError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ProfileError as exc:
+        _say(f"harness {args.command}: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

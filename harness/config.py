@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 
+from harness.profile import Profile
 from holyfields.topology import Topology
 
 #: option name -> (environment variable, help)
@@ -23,6 +24,15 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "candystore_url": (
         "HARNESS_CANDYSTORE_URL",
         "base URL of a Candystore to verify instead of the reference one",
+    ),
+    "profile": (
+        "HARNESS_PROFILE",
+        "TOML file describing the target's routes, success statuses and broker names "
+        "(docs/target-profile.toml); options and HARNESS_* variables override it",
+    ),
+    "request_timeout": (
+        "HARNESS_REQUEST_TIMEOUT",
+        "seconds a request to a service under test may take before it counts as not answering (default 15)",
     ),
     "signing_keys": (
         "HARNESS_SIGNING_KEYS",
@@ -49,9 +59,13 @@ class Settings:
     database_url: str = ""
     bloodbank_url: str = ""
     candystore_url: str = ""
+    profile: str = ""
+    request_timeout: str = ""
     signing_keys: str = ""
     api_keys: str = ""
     topology: Topology = field(default_factory=Topology)
+    #: routes, statuses and names of the target (from ``profile``; SPEC defaults without one)
+    surface: Profile = field(default_factory=Profile)
     #: the reference Bloodbank started by this run limits each API key (off for load runs)
     rate_limited: bool = True
 
@@ -59,6 +73,16 @@ class Settings:
     def external_services(self) -> bool:
         """True when a service under test is someone else's (internals are out of reach)."""
         return bool(self.bloodbank_url or self.candystore_url)
+
+    @property
+    def request_timeout_seconds(self) -> float:
+        try:
+            return float(self.request_timeout) if self.request_timeout else 15.0
+        except ValueError:
+            raise ValueError(
+                f"request timeout {self.request_timeout!r} is not a number of seconds "
+                "(--request-timeout / HARNESS_REQUEST_TIMEOUT)"
+            ) from None
 
     @property
     def keyring(self) -> dict[str, str]:
@@ -103,4 +127,6 @@ class Settings:
             value = given.get(name) or environ.get(var) or ""
             values[name] = value.strip()
         values["backend"] = (values["backend"] or "auto").lower()
-        return cls(topology=Topology.from_env(environ), **values).with_reference_credentials()
+        surface = Profile.load(values["profile"]) if values["profile"] else Profile()
+        topology = Topology.from_env(environ, base=surface.broker)
+        return cls(topology=topology, surface=surface, **values).with_reference_credentials()

@@ -30,7 +30,9 @@ __all__ = [
     "db_connection",
     "dlq_tap",
     "envelope_factory",
+    "harness_capabilities",
     "harness_settings",
+    "harness_watchdog",
     "raw_publisher",
     "reference_services",
     "run_report",
@@ -187,21 +189,51 @@ def run_report(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def bloodbank(bloodbank_url: str, harness_settings: Settings) -> Iterator[Any]:
+def harness_capabilities(harness_settings: Settings, run_report: Any) -> Any:
+    """The session's :class:`harness.triage.Capabilities` (probed lazily, once, by the checks' needs)."""
+    from harness.triage import Capabilities
+
+    def outside(name: str) -> Any:
+        raise RuntimeError(f"capability probe asked for fixture {name!r} outside a check")
+
+    return Capabilities(outside, harness_settings, run_report)
+
+
+@pytest.fixture(scope="session")
+def harness_watchdog(harness_capabilities: Any) -> Any:
+    """The session's :class:`harness.watchdog.Watchdog` (liveness of the services under test)."""
+    from harness.watchdog import Watchdog
+
+    return Watchdog(harness_capabilities)
+
+
+@pytest.fixture(scope="session")
+def bloodbank(bloodbank_url: str, harness_settings: Settings, harness_watchdog: Any) -> Iterator[Any]:
     """:class:`harness.probes.BloodbankClient` of the Bloodbank under test (sends the run's API key)."""
     from harness.probes import BloodbankClient
 
-    client = BloodbankClient(bloodbank_url, api_key=harness_settings.api_key)
+    client = BloodbankClient(
+        bloodbank_url,
+        api_key=harness_settings.api_key,
+        surface=harness_settings.surface.bloodbank,
+        timeout=harness_settings.request_timeout_seconds,
+    )
+    harness_watchdog.watch("bloodbank", client)
     yield client
     client.close()
 
 
 @pytest.fixture(scope="session")
-def candystore(candystore_url: str) -> Iterator[Any]:
+def candystore(candystore_url: str, harness_settings: Settings, harness_watchdog: Any) -> Iterator[Any]:
     """:class:`harness.probes.CandystoreClient` of the Candystore under test."""
     from harness.probes import CandystoreClient
 
-    client = CandystoreClient(candystore_url)
+    client = CandystoreClient(
+        candystore_url,
+        surface=harness_settings.surface.candystore,
+        timeout=harness_settings.request_timeout_seconds,
+    )
+    harness_watchdog.watch("candystore", client)
     yield client
     client.close()
 

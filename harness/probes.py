@@ -20,6 +20,7 @@ import pika
 
 from harness.backends import wait_until
 from harness.ledger import DeadLetter
+from harness.profile import BloodbankSurface, CandystoreSurface
 from holyfields.topology import Topology
 
 
@@ -33,37 +34,69 @@ def encode(envelope: dict[str, Any]) -> bytes:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _send(client: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """``client.http.request``; a request that gets no answer goes to ``client.on_transport_error`` first."""
+    try:
+        return client.http.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        if client.on_transport_error is not None:
+            client.on_transport_error(exc, getattr(exc, "_request", None))
+        raise
+
+
 class BloodbankClient:
-    """HTTP client of a Bloodbank. A 429 is retried after ``Retry-After`` (bounded); others returned."""
+    """HTTP client of a Bloodbank. A 429 is retried after ``Retry-After`` (bounded); others returned.
+
+    Routes, accepted statuses and header names come from the target's profile (SPEC defaults without one).
+    """
 
     def __init__(
-        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0, retry_429_for: float = 30.0
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        retry_429_for: float = 30.0,
+        surface: BloodbankSurface | None = None,
     ) -> None:
-        headers = {"X-API-Key": api_key} if api_key else {}
+        self.surface = surface or BloodbankSurface()
+        headers = {self.surface.api_key_header: api_key} if api_key else {}
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
         self.retry_429_for = retry_429_for
+        #: called with (exception, request) when a request gets no answer (see harness.watchdog)
+        self.on_transport_error: Callable[[Exception, Any], None] | None = None
+
+    def accepted(self, response: httpx.Response) -> bool:
+        """True when ``response`` says "published" (a status the profile accepts; SPEC: 202)."""
+        return response.status_code in self.surface.success
+
+    @property
+    def success_statuses(self) -> str:
+        return " or ".join(str(s) for s in self.surface.success)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         deadline = time.monotonic() + self.retry_429_for
         while True:
-            response = self.http.request(method, path, **kwargs)
+            response = _send(self, method, path, **kwargs)
             if response.status_code != 429 or time.monotonic() >= deadline:
                 return response
             time.sleep(min(float(response.headers.get("Retry-After", "1") or 1), 2.0))
 
     def publish(self, envelope: Any, *, headers: dict[str, str] | None = None) -> httpx.Response:
-        """``POST /events`` with a JSON body (a dict, or bytes/str sent as they are)."""
+        """The publish route (``POST /events``) with a JSON body (a dict, or bytes/str sent as they are)."""
+        route = self.surface.publish
         if isinstance(envelope, bytes | str):
             return self.request(
-                "POST",
-                "/events",
+                route.method,
+                route.path,
                 content=envelope,
                 headers={"Content-Type": "application/json", **(headers or {})},
             )
-        return self.request("POST", "/events", json=envelope, headers=headers)
+        return self.request(route.method, route.path, json=envelope, headers=headers)
 
     def publish_batch(self, envelopes: list[Any]) -> httpx.Response:
-        return self.request("POST", "/events/batch", json=envelopes)
+        route = self.surface.batch
+        return self.request(route.method, route.path, json=envelopes)
 
     def close(self) -> None:
         self.http.close()
@@ -72,17 +105,26 @@ class BloodbankClient:
 class CandystoreClient:
     """HTTP client of a Candystore, with polling helpers (deadlines, never sleeps as synchronisation)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, surface: CandystoreSurface | None = None
+    ) -> None:
+        self.surface = surface or CandystoreSurface()
         self.http = httpx.Client(base_url=base_url, timeout=timeout)
+        #: called with (exception, request) when a request gets no answer (see harness.watchdog)
+        self.on_transport_error: Callable[[Exception, Any], None] | None = None
 
     def get_event(self, event_id: str) -> httpx.Response:
-        return self.http.get(f"/events/{event_id}")
+        route = self.surface.by_id
+        return _send(self, route.method, route.url(event_id=event_id))
 
     def list_events(self, **params: Any) -> httpx.Response:
-        return self.http.get("/events", params=params)
+        """The list route with SPEC-named query parameters (renamed to the target's names)."""
+        route = self.surface.list
+        return _send(self, route.method, route.path, params=self.surface.query(**params))
 
     def trace(self, event_id: str) -> httpx.Response:
-        return self.http.get(f"/events/trace/{event_id}")
+        route = self.surface.trace
+        return _send(self, route.method, route.url(event_id=event_id))
 
     def wait_stored(self, event_id: str, timeout: float = 20.0) -> dict[str, Any]:
         """The stored event, once ``GET /events/{id}`` answers 200; AssertionError after ``timeout``."""

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 
 from harness.config import OPTIONS, Settings
 from harness.fixtures import *  # noqa: F403 - fixtures must be in the plugin's namespace
 from harness.fixtures import SETTINGS_KEY
+from harness.profile import ProfileError
 
 MARKERS = {
     "contract": "Pact / OpenAPI contract verification (black-box)",
@@ -24,6 +26,8 @@ MARKERS = {
     "fuzz": "property-based envelope fuzzing (deterministic in CI)",
     "internal": "needs internals (kill a process, read a private table): skipped against external targets",
     "integration": "needs real RabbitMQ and/or PostgreSQL",
+    "needs": "needs(capability, ...): what the check needs of the target (see harness.triage); when a "
+    "capability is missing the check is reported as blocked by that finding",
 }
 
 
@@ -45,11 +49,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_config: pytest.Config | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _config
+    _config = config
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     given = {name: config.getoption(f"harness_{name}") for name in OPTIONS}
-    config.stash[SETTINGS_KEY] = Settings.resolve(given)
+    try:
+        config.stash[SETTINGS_KEY] = Settings.resolve(given)
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
     # SIGTERM becomes an interrupt, so session fixtures (servers, databases) are torn down as on Ctrl-C.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -68,3 +80,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "internal" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _harness_triage(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Blocks a check whose needed capability is missing (one root finding, see :mod:`harness.triage`);
+    after it, checks that the services it used still answer (:mod:`harness.watchdog`)."""
+    from harness.triage import needs_of, require
+    from harness.watchdog import SERVICE_CAPABILITY
+
+    needs = needs_of(request.node)
+    if needs:
+        require(request, *needs)
+    yield
+    used = [service for service, capability in SERVICE_CAPABILITY.items() if capability in needs]
+    if used:
+        request.getfixturevalue("harness_watchdog").between_checks(used)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Counts, on each root finding, the checks it blocked."""
+    from harness.report import REPORT_KEY, is_blocked, skip_reason
+    from harness.triage import BLOCKED
+
+    if not (report.skipped and is_blocked(report)):
+        return
+    run = _config.stash.get(REPORT_KEY, None) if _config is not None else None
+    title = skip_reason(report).split(BLOCKED, 1)[1]
+    for finding in run.findings if run is not None else ():
+        if finding.get("root") and finding["title"] == title:
+            finding["blocks"] = finding.get("blocks", 0) + 1
+            return
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A missing capability of severity "error" fails the run, though the checks it blocked were skipped."""
+    from harness.report import REPORT_KEY
+
+    report = session.config.stash.get(REPORT_KEY, None)
+    if report is None:
+        return
+    roots = [f for f in report.findings if f.get("root") and f["severity"] == "error"]
+    if roots and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    from harness.report import REPORT_KEY
+
+    report = config.stash.get(REPORT_KEY, None)
+    roots = [f for f in report.findings if f.get("root")] if report is not None else []
+    if not roots:
+        return
+    write = terminalreporter.write_line  # type: ignore[attr-defined]
+    terminalreporter.section("harness: root causes (checks blocked by each)")  # type: ignore[attr-defined]
+    for finding in roots:
+        write(f"{finding['severity'].upper()}: {finding['title']} (blocks {finding.get('blocks', 0)})")
+        for line in finding["detail"].splitlines()[:4]:
+            write(f"    {line}")

@@ -3,8 +3,8 @@
 Suites add ledger verdicts and findings through the ``run_report`` fixture; the collector plugin counts
 outcomes per suite and turns every failure into a finding. ``reports/summary.json`` is::
 
-    {"suites": {name: {"passed", "failed", "skipped"}}, "ledger": {...},
-     "findings": [{"id", "title", "detail"}],
+    {"suites": {name: {"passed", "failed", "skipped", "blocked"}}, "ledger": {...},
+     "findings": [{"id", "title", "detail", "severity", "root", "blocks"}],
      "contracts": [{"interaction", "provider", "consumer", "ok",
                     "mismatches": [{"path", "expected", "actual", "mismatch"}]}]}
 """
@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -36,11 +36,34 @@ class RunReport:
     started: float = field(default_factory=time.time)
 
     def count(self, suite: str, outcome: str) -> None:
-        counts = self.suites.setdefault(suite, {"passed": 0, "failed": 0, "skipped": 0})
+        counts = self.suites.setdefault(suite, {"passed": 0, "failed": 0, "skipped": 0, "blocked": 0})
         counts[outcome] = counts.get(outcome, 0) + 1
 
-    def add_finding(self, id: str, title: str, detail: str) -> None:
-        self.findings.append({"id": id, "title": title, "detail": detail})
+    def add_finding(
+        self, id: str, title: str, detail: str, *, severity: str = "error", root: bool = False
+    ) -> dict[str, Any]:
+        """Record a finding: ``error`` (a defect, fails the run) or ``warning`` (worth knowing, legal).
+
+        ``root`` marks a missing capability that blocks other checks (listed first, with ``blocks``)."""
+        if severity not in ("error", "warning"):
+            raise ValueError(f"severity must be 'error' or 'warning', not {severity!r}")
+        finding: dict[str, Any] = {"id": id, "title": title, "detail": detail, "severity": severity}
+        if root:
+            finding.update(root=True, blocks=0)
+        self.findings.append(finding)
+        return finding
+
+    def ordered_findings(self) -> list[dict[str, Any]]:
+        """Root causes first, then errors, then warnings (each in the order found)."""
+        return sorted(self.findings, key=lambda f: (not f.get("root"), f.get("severity", "error") != "error"))
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.get("severity", "error") == "error")
+
+    @property
+    def blocked(self) -> int:
+        return sum(counts.get("blocked", 0) for counts in self.suites.values())
 
     def add_ledger(self, name: str, verdict: dict[str, Any]) -> None:
         self.ledger[name] = verdict
@@ -79,7 +102,7 @@ class RunReport:
         return {
             "suites": self.suites,
             "ledger": self.ledger,
-            "findings": self.findings,
+            "findings": self.ordered_findings(),
             "slis": self.slis,
             "checks": self.checks,
             "contracts": self.contracts,
@@ -111,10 +134,16 @@ def _detail(report: pytest.TestReport) -> str:
 class SuiteCollector:
     """pytest plugin: counts outcomes per suite (by path) and records failures as findings."""
 
-    def __init__(self, report: RunReport, suites: dict[str, list[Path]]) -> None:
+    def __init__(
+        self, report: RunReport, suites: dict[str, list[Path]], progress: TextIO | None = None
+    ) -> None:
         self.report = report
         self.suites = {name: [p.resolve() for p in paths] for name, paths in suites.items()}
         self._items: dict[str, pytest.Item] = {}
+        #: where the live progress goes (None: pytest's own dots)
+        self.progress = progress
+        self._current = ""
+        self._totals: dict[str, int] = {}
 
     def suite_of(self, path: Path) -> str:
         path = path.resolve()
@@ -130,19 +159,71 @@ class SuiteCollector:
     @pytest.hookimpl
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self._items = {item.nodeid: item for item in items}
+        self._totals = {}
+        for item in items:
+            suite = self.suite_of(Path(item.path))
+            self._totals[suite] = self._totals.get(suite, 0) + 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        """With live progress, no dots: the outcome is counted, the letter left out."""
+        if self.progress is None or (report.when != "call" and report.passed):
+            return None
+        return (report.outcome, "", "")
+
+    def _show(self, suite: str, final: bool = False) -> None:
+        if self.progress is None or not suite:
+            return
+        counts = self.report.suites.get(suite, {})
+        done = sum(counts.values())
+        line = f"  {suite:12} {done:4}/{self._totals.get(suite, done):<4} checks: " + ", ".join(
+            f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "blocked", "skipped")
+        )
+        live = getattr(self.progress, "isatty", lambda: False)()
+        if live:
+            self.progress.write("\r" + line + ("\n" if final else ""))
+        elif final:
+            self.progress.write(line + "\n")
+        self.progress.flush()
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self) -> None:
+        self._show(self._current, final=True)
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         item = self._items.get(report.nodeid)
         suite = self.suite_of(Path(item.path)) if item is not None else "other"
+        if suite != self._current:
+            self._show(self._current, final=True)
+            self._current = suite
+            if self.progress is not None:
+                self.progress.write(
+                    f"harness verify: running {suite} ({self._totals.get(suite, 0)} checks)\n"
+                )
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "skipped" if report.skipped else ("passed" if report.passed else "failed")
+            if report.skipped and is_blocked(report):
+                outcome = "blocked"
             self.report.count(suite, outcome)
             if report.failed:
                 self.report.add_finding(report.nodeid, _title(item, report), _detail(report))
+            self._show(suite)
         elif report.when == "teardown" and report.failed:
             self.report.count(suite, "failed")
             self.report.add_finding(report.nodeid + " (teardown)", _title(item, report), _detail(report))
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr)
+
+
+def is_blocked(report: pytest.TestReport) -> bool:
+    """True for a check skipped because a capability it needs is missing (see :mod:`harness.triage`)."""
+    from harness.triage import BLOCKED
+
+    return BLOCKED in skip_reason(report)
 
 
 def _cell(text: str) -> str:
@@ -271,9 +352,18 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += ["## Success criteria", "", "| phase | criterion | status | evidence |", "|---|---|---|---|"]
     for row in success_criteria(summary):
         lines.append(f"| {row['phase']} | {row['criterion']} | {row['status']} | {_cell(row['evidence'])} |")
-    lines += ["", "## Suites", "", "| suite | passed | failed | skipped |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Suites",
+        "",
+        "| suite | passed | failed | blocked | skipped |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, counts in sorted(summary["suites"].items()):
-        lines.append(f"| {name} | {counts['passed']} | {counts['failed']} | {counts['skipped']} |")
+        lines.append(
+            f"| {name} | {counts['passed']} | {counts['failed']} | {counts.get('blocked', 0)} | "
+            f"{counts['skipped']} |"
+        )
     if summary.get("ledger"):
         lines += [
             "",
@@ -315,9 +405,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += ["", "## Findings", ""]
     if not summary["findings"]:
         lines.append("None: every check passed.")
+    roots = [f for f in summary["findings"] if f.get("root")]
+    if roots:
+        lines += ["Root causes first: each blocks the checks that need what it names.", ""]
     for finding in summary["findings"]:
+        severity = finding.get("severity", "error")
+        blocks = f", blocks {finding['blocks']} check(s)" if finding.get("root") else ""
         lines += [
-            f"- **{finding['title']}** (`{finding['id']}`)",
+            f"- **{finding['title']}** ({severity}{blocks}; `{finding['id']}`)",
             "",
             "  ```",
             *("  " + line for line in finding["detail"].splitlines()[:20]),

@@ -77,21 +77,32 @@ def run_verify(
     if fuzz_profile:
         args.append(f"--fuzz-profile={fuzz_profile}")
     args += extra or []
-    code = pytest.main(args, plugins=[SuiteCollector(report, paths)])
+    code = pytest.main(args, plugins=[SuiteCollector(report, paths, progress=sys.stdout)])
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")
-    print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'skipped':>8}")
+    print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
-        print(f"  {name:14} {counts['passed']:7} {counts['failed']:7} {counts['skipped']:8}")
+        print(
+            f"  {name:14} {counts['passed']:7} {counts['failed']:7} {counts.get('blocked', 0):8} "
+            f"{counts['skipped']:8}"
+        )
     if report.contracts:
         print("\nharness verify: contract matrix (per interaction)")
         for line in contract_matrix_lines(report.contracts):
             print(line)
-    for finding in report.findings:
-        print(f"  FAIL {finding['title']}: {finding['detail'].splitlines()[0] if finding['detail'] else ''}")
+    if report.findings:
+        print(
+            f"\nharness verify: {report.errors} error(s), {len(report.findings) - report.errors} warning(s)"
+        )
+    for finding in report.ordered_findings():
+        label = "ERROR" if finding["severity"] == "error" else "warn "
+        blocks = f" [root cause, blocks {finding['blocks']}]" if finding.get("root") else ""
+        first = finding["detail"].splitlines()[0] if finding["detail"] else ""
+        print(f"  {label} {finding['title']}{blocks}: {first}")
     broken_contracts = any(not row["ok"] for row in report.contracts)
-    passed = code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
-    if not passed or report.failed or broken_contracts:
+    usable = code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
+    # The exit code follows errors only: warnings (legal, worth knowing) never fail a run.
+    if not usable or report.errors or report.failed or broken_contracts:
         return 1
     return 0

@@ -56,8 +56,8 @@ class Topology:
         return {var: str(values[field]) for var, field in ENV_VARS.items()}
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Topology:
-        """Read a topology from ``HARNESS_*`` variables; missing ones keep the SPEC defaults."""
+    def from_env(cls, environ: dict[str, str] | None = None, base: Topology | None = None) -> Topology:
+        """Read a topology from ``HARNESS_*`` variables; missing ones keep ``base`` (default: the SPEC's)."""
         environ = os.environ if environ is None else environ
         given = {field: environ[var] for var, field in ENV_VARS.items() if environ.get(var)}
-        return cls(**given)
+        return replace(base or cls(), **given)

@@ -25,6 +25,7 @@ from harness.contracts import (
     pact_interactions,
     record,
 )
+from harness.triage import require
 
 pytestmark = pytest.mark.contract
 
@@ -34,8 +35,13 @@ INTERACTIONS = pact_interactions(PACT)
 
 @pytest.fixture(scope="module")
 def bloodbank_verification(
-    bloodbank: Any, message_capture: MessageCapture, harness_settings: Settings, run_report: Any
+    bloodbank: Any,
+    message_capture: MessageCapture,
+    harness_settings: Settings,
+    run_report: Any,
+    request: pytest.FixtureRequest,
 ) -> dict[str, InteractionResult]:
+    require(request, "publish")
     producer = BloodbankProducer(bloodbank, message_capture, message_examples(INTERACTIONS))
     verifier = Verifier("bloodbank").message_handler(producer.handlers()).add_source(PACT)
     try:

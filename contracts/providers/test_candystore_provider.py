@@ -74,6 +74,7 @@ def test_every_provider_state_of_the_pact_has_a_handler() -> None:
     assert named <= set(STATES), f"provider states without a handler: {sorted(named - set(STATES))}"
 
 
+@pytest.mark.needs("publish")
 def test_provider_states_can_be_realized_through_a_bloodbank(
     harness_settings: Settings, candystore_url: str, request: pytest.FixtureRequest
 ) -> None:

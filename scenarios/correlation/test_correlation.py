@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from harness.triage import require
 from holyfields import make_envelope
 from scenarios import fetch_stored
 
-pytestmark = pytest.mark.correlation
+pytestmark = [pytest.mark.correlation, pytest.mark.needs("trace")]
 
 
 @dataclass
@@ -69,7 +70,8 @@ def _build(graph: Graph, base: datetime, spec: list[tuple[str, list[str]]]) -> N
 
 
 @pytest.fixture(scope="module")
-def graphs(bloodbank: Any, candystore: Any) -> Graphs:
+def graphs(bloodbank: Any, candystore: Any, request: pytest.FixtureRequest) -> Graphs:
+    require(request, "publish", "read_by_id", "trace")
     base = datetime.now(UTC) - timedelta(hours=1)
     complete: dict[str, Graph] = {name: Graph() for name in ("chain", "diamond", "fan_out", "late_parent")}
     _build(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from harness.corpus import valid_envelopes
+from harness.triage import require
 from holyfields import make_envelope, registry, sample_payload
 from scenarios import describe_differences, fetch_stored, field_differences
 
@@ -61,8 +62,9 @@ def full_envelope(event_type: str, parent_id: str, seed: int) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def root_event(bloodbank: Any, candystore: Any) -> dict[str, Any]:
+def root_event(bloodbank: Any, candystore: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
     """A stored root event the full envelopes name as their parent."""
+    require(request, "publish", "read_by_id")
     envelope = make_envelope("github.pr.opened.v1")
     _accepted(bloodbank.publish(envelope), "root event")
     candystore.wait_stored(envelope["event_id"])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from harness.config import Settings
+from harness.triage import require
 from holyfields import make_envelope, sample_payload
 
 pytestmark = pytest.mark.security
@@ -121,7 +122,8 @@ TEXT_FILTERS = {
 
 
 @pytest.fixture(scope="module")
-def known_event(bloodbank: Any, candystore: Any) -> dict[str, Any]:
+def known_event(bloodbank: Any, candystore: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
+    require(request, "publish", "read_by_id")
     envelope = make_envelope(
         "agent.thread.prompt.v1",
         agent_context={"type": "claude", "session_id": f"hostile-query-{uuid.uuid4()}"},

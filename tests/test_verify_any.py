@@ -1,0 +1,114 @@
+"""What ``harness verify`` says about targets it has never seen (SPEC §6, §7): root causes, not cascades."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backends import Backend
+from harness.config import Settings
+from harness.mutants import serve
+from harness.mutants.apps import all_not_found, stops_answering_after
+
+pytestmark = [pytest.mark.internal, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_verify(
+    backend: Backend,
+    settings: Settings,
+    reports: Path,
+    *,
+    bloodbank_url: str,
+    candystore_url: str,
+    suites: list[str],
+    extra: list[str] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], float]:
+    """``harness verify`` in a subprocess, as a team runs it against its own services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    env.update(backend.topology.env())
+    env["PACT_DO_NOT_TRACK"] = "true"
+    command = [sys.executable, "-m", "harness.cli", "verify"]
+    for suite in suites:
+        command += ["--suite", suite]
+    command += [
+        f"--bloodbank-url={bloodbank_url}",
+        f"--candystore-url={candystore_url}",
+        "--backend=external",
+        f"--amqp-url={backend.amqp_url}",
+        f"--database-url={backend.database_url}",
+        f"--signing-keys={settings.signing_keys}",
+        f"--api-keys={settings.api_keys}",
+        f"--reports={reports}",
+        *(extra or []),
+    ]
+    started = time.monotonic()
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    took = time.monotonic() - started
+    summary_file = reports / "summary.json"
+    assert summary_file.exists(), f"no summary.json:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return run, json.loads(summary_file.read_text()), took
+
+
+def test_a_bloodbank_answering_404_everywhere_is_one_root_finding(
+    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+) -> None:
+    """A Bloodbank whose every route is 404: one root finding, dependants blocked, Candystore still checked"""
+    if "candystore" not in reference_services:
+        pytest.skip("needs the reference Candystore of this session")
+    with serve(all_not_found(), "all-404") as bloodbank:
+        run, summary, took = run_verify(
+            backend,
+            harness_settings,
+            tmp_path / "reports",
+            bloodbank_url=bloodbank.url,
+            candystore_url=reference_services["candystore"].url,
+            suites=["e2e", "correlation", "dlq", "security", "fuzz", "contracts"],
+        )
+    output = run.stdout + run.stderr
+    findings = summary["findings"]
+    errors = [f for f in findings if f["severity"] == "error"]
+    titles = "\n".join(f"  [{f['severity']}] {f['title']}" for f in findings)
+    assert run.returncode == 1, f"verify did not fail against an all-404 Bloodbank:\n{output[-4000:]}"
+    assert findings and findings[0]["title"] == "No publish route: POST /events answered 404", titles
+    assert findings[0]["root"] and findings[0]["blocks"] >= 20, findings[0]
+    assert len(errors) <= 10, f"{len(errors)} error findings (a cascade):\n{titles}"
+    blocked = sum(counts["blocked"] for counts in summary["suites"].values())
+    assert blocked >= 20, summary["suites"]
+    assert summary["suites"]["dlq"]["passed"] >= 5, f"Candystore checks did not run: {summary['suites']}"
+    print(f"all-404 Bloodbank: {len(errors)} error findings, {blocked} blocked, {took:.1f} s\n{titles}")
+
+
+def test_a_bloodbank_that_stops_answering_is_named_with_its_last_request(
+    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+) -> None:
+    """A Bloodbank that stops answering after one request: that request named, the run ends in bounded time"""
+    if {"candystore", "bloodbank"} - set(reference_services):
+        pytest.skip("needs the reference services of this session")
+    with serve(stops_answering_after(reference_services["bloodbank"].url, 1), "wedged") as bloodbank:
+        run, summary, took = run_verify(
+            backend,
+            harness_settings,
+            tmp_path / "reports",
+            bloodbank_url=bloodbank.url,
+            candystore_url=reference_services["candystore"].url,
+            suites=["e2e", "security"],
+            extra=["--request-timeout=2"],
+        )
+    findings = summary["findings"]
+    titles = "\n".join(f"  [{f['severity']}] {f['title']}" for f in findings)
+    assert run.returncode == 1, titles
+    assert findings[0]["title"].startswith("Bloodbank stopped answering after: POST /events {"), titles
+    assert "<- no answer" in findings[0]["detail"], findings[0]["detail"]
+    bare = [f["title"] for f in findings if any(w in f["title"] for w in ("Timeout", "ConnectError"))]
+    assert not bare, f"bare exceptions as findings: {bare}"
+    assert took < 120, f"verify took {took:.0f} s against a target that stopped answering"
+    print(f"wedged Bloodbank: {len(findings)} findings in {took:.1f} s\n{titles}")
