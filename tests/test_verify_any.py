@@ -15,7 +15,7 @@ import pytest
 from harness.backends import Backend
 from harness.config import Settings
 from harness.mutants import serve
-from harness.mutants.apps import all_not_found, stops_answering_after
+from harness.mutants.apps import all_not_found, renamed_publish, stops_answering_after
 
 pytestmark = [pytest.mark.internal, pytest.mark.integration]
 
@@ -112,3 +112,32 @@ def test_a_bloodbank_that_stops_answering_is_named_with_its_last_request(
     assert not bare, f"bare exceptions as findings: {bare}"
     assert took < 120, f"verify took {took:.0f} s against a target that stopped answering"
     print(f"wedged Bloodbank: {len(findings)} findings in {took:.1f} s\n{titles}")
+
+
+def test_a_profile_names_a_renamed_publish_route_and_its_success_status(
+    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+) -> None:
+    """A publish route renamed and answering 200: one root finding without a profile, none with one"""
+    if {"candystore", "bloodbank"} - set(reference_services):
+        pytest.skip("needs the reference services of this session")
+    profile = tmp_path / "team.toml"
+    profile.write_text('[bloodbank]\npublish = "POST /api/v2/publish"\nsuccess = [200]\n')
+    with serve(renamed_publish(reference_services["bloodbank"].url), "renamed") as bloodbank:
+        urls = {"bloodbank_url": bloodbank.url, "candystore_url": reference_services["candystore"].url}
+        bare, bare_summary, _ = run_verify(
+            backend, harness_settings, tmp_path / "bare", suites=["e2e"], **urls
+        )
+        told, told_summary, took = run_verify(
+            backend,
+            harness_settings,
+            tmp_path / "told",
+            suites=["e2e"],
+            extra=[f"--profile={profile}"],
+            **urls,
+        )
+    titles = [f["title"] for f in bare_summary["findings"]]
+    assert bare.returncode == 1 and titles == ["No publish route: POST /events answered 404"], titles
+    e2e = told_summary["suites"]["e2e"]
+    assert told.returncode == 0, [f["title"] for f in told_summary["findings"]]
+    assert e2e["passed"] >= 20 and e2e["failed"] == 0 and e2e["blocked"] == 0, e2e
+    print(f"renamed publish route with a profile: e2e {e2e} in {took:.1f} s")

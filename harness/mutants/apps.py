@@ -27,7 +27,8 @@ def forward(upstream: str) -> tuple[httpx.AsyncClient, object]:
 
     async def relay(request: Request) -> Response:
         body = await request.body()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        # a list, not a dict: repeated headers (X-Parent-Event-Id) must reach the upstream as sent
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
         answer = await client.request(
             request.method, request.url.path, params=request.query_params, content=body, headers=headers
         )
@@ -53,3 +54,33 @@ def stops_answering_after(upstream: str, requests: int = 1) -> Starlette:
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
+
+
+def renamed_publish(upstream: str, route: str = "/api/v2/publish", status: int = 200) -> Starlette:
+    """A Bloodbank whose publish route is ``route`` (not ``POST /events``) and answers ``status`` (not 202);
+    everything else is relayed unchanged. Legal when a profile says so; one root finding when not."""
+    _client, relay = forward(upstream)
+
+    async def publish(request: Request) -> Response:
+        original = request.scope.copy()
+        original["path"] = "/events"
+        original["raw_path"] = b"/events"
+        answer = await relay(Request(original, request.receive))  # type: ignore[operator]
+        if answer.status_code == 202:
+            answer.status_code = status
+        return answer
+
+    async def hidden(request: Request) -> JSONResponse:
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+
+    async def other(request: Request) -> Response:
+        return await relay(request)  # type: ignore[operator]
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(
+        routes=[
+            Route(route, publish, methods=["POST"]),
+            Route("/events", hidden, methods=["POST"]),
+            Route("/{path:path}", other, methods=methods),
+        ]
+    )

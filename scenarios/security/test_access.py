@@ -40,7 +40,7 @@ def test_publish_without_a_valid_api_key_is_401(
             refused.append(envelope["event_id"])
     # an authorised event published afterwards is stored: the refused ones, if published, would be by now
     marker = make_envelope("github.pr.opened.v1")
-    assert bloodbank.publish(marker).status_code == 202, "publish with the run's API key refused"
+    assert bloodbank.accepted(bloodbank.publish(marker)), "publish with the run's API key refused"
     candystore.wait_stored(marker["event_id"])
     published = [eid for eid in refused if candystore.get_event(eid).status_code == 200]
     assert not published, f"events published although the request was refused with 401: {published}"
@@ -129,7 +129,7 @@ def known_event(bloodbank: Any, candystore: Any, request: pytest.FixtureRequest)
         agent_context={"type": "claude", "session_id": f"hostile-query-{uuid.uuid4()}"},
         source={"host": "harness", "type": "manual", "app": "harness-security"},
     )
-    assert bloodbank.publish(envelope).status_code == 202
+    assert bloodbank.accepted(bloodbank.publish(envelope))
     return candystore.wait_stored(envelope["event_id"])
 
 
