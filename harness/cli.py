@@ -2,6 +2,7 @@
 
 harness up [--backend B] [--json]      provision servers and reference services; up until SIGINT/SIGTERM
 harness verify [...]                   run the verification suites and write reports/
+harness probe [...]                    discover a target's surface, draft a target profile
 harness schemas generate|check|diff    schema tooling
 """
 
@@ -208,6 +209,35 @@ def load(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+
+
+def probe_args(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser)
+    parser.add_argument("--write-profile", metavar="FILE", help="write a draft target profile (TOML) here")
+
+
+@command("probe", "discover what a target exposes (seconds, read-mostly) and draft a target profile")
+def probe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.discovery import discover
+
+    settings = settings_from(args)
+    if not (settings.bloodbank_url or settings.candystore_url):
+        _say("harness probe: give --bloodbank-url and/or --candystore-url (and --amqp-url for the broker)")
+        return 2
+    found = discover(settings)
+    print("harness probe: what the target exposes")
+    print(found.render(), end="")
+    draft = found.profile_text(settings)
+    if args.write_profile:
+        Path(args.write_profile).write_text(draft)
+        print(f"harness probe: draft profile written to {args.write_profile}")
+    else:
+        print("\nharness probe: draft profile (--write-profile FILE to save it)\n")
+        print(draft)
+    print(f"harness probe: {found.missing} missing")
+    return 1 if found.missing else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

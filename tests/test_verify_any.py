@@ -141,3 +141,58 @@ def test_a_profile_names_a_renamed_publish_route_and_its_success_status(
     assert told.returncode == 0, [f["title"] for f in told_summary["findings"]]
     assert e2e["passed"] >= 20 and e2e["failed"] == 0 and e2e["blocked"] == 0, e2e
     print(f"renamed publish route with a profile: e2e {e2e} in {took:.1f} s")
+
+
+def _probe(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "probe", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return run, time.monotonic() - started
+
+
+def test_probe_reports_the_reference_stack_complete_and_drafts_a_profile(
+    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+) -> None:
+    """harness probe finds everything on the reference stack and writes a profile that loads"""
+    if {"candystore", "bloodbank"} - set(reference_services):
+        pytest.skip("needs the reference services of this session")
+    from harness.profile import Profile
+
+    draft = tmp_path / "draft.toml"
+    env_topology = [f"--amqp-url={backend.amqp_url}"]
+    os.environ.update(backend.topology.env())
+    try:
+        run, took = _probe(
+            f"--bloodbank-url={reference_services['bloodbank'].url}",
+            f"--candystore-url={reference_services['candystore'].url}",
+            f"--signing-keys={harness_settings.signing_keys}",
+            f"--api-keys={harness_settings.api_keys}",
+            *env_topology,
+            f"--write-profile={draft}",
+        )
+    finally:
+        for var in backend.topology.env():
+            os.environ.pop(var, None)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for line in ("publish: works", "read_by_id: works", "trace: works", "dlq: works", "0 missing"):
+        assert line in run.stdout, run.stdout
+    assert str(Profile.load(draft).bloodbank.publish) == "POST /events"
+    assert took < 30, f"probe took {took:.1f} s"
+
+
+def test_probe_of_an_all_404_bloodbank_names_what_is_missing_without_crashing(tmp_path: Path) -> None:
+    """harness probe against a Bloodbank that answers 404 everywhere: missing routes listed, no traceback"""
+    with serve(all_not_found(), "all-404") as bloodbank:
+        run, took = _probe(f"--bloodbank-url={bloodbank.url}")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert "publish: No publish route: POST /events answered 404" in run.stdout, run.stdout
+    assert "health: GET /healthz answered 404" in run.stdout, run.stdout
+    assert took < 15, f"probe took {took:.1f} s"
