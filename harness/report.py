@@ -125,10 +125,24 @@ def _title(item: pytest.Item | None, report: pytest.TestReport) -> str:
     return report.nodeid.split("::")[-1]
 
 
+#: exception raised by a check -> what it means, in words a team understands
+PLAIN_WORDS = {
+    "httpx.ReadTimeout": "the service did not answer in time",
+    "httpx.ConnectTimeout": "the service could not be reached in time",
+    "httpx.ConnectError": "the service refused the connection (is it running at that URL?)",
+    "httpx.RemoteProtocolError": "the service closed the connection without an answer",
+    "httpx.ReadError": "the connection to the service broke while reading its answer",
+}
+
+
 def _detail(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(report.longrepr)
-    return text.strip()[:2000]
+    text = (crash.message if crash is not None else str(report.longrepr)).strip()
+    for exception, meaning in PLAIN_WORDS.items():
+        if text.startswith(exception):
+            text = f"{meaning} ({text})"
+            break
+    return text[:2000]
 
 
 class SuiteCollector:
