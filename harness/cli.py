@@ -3,6 +3,7 @@
 harness up [--backend B] [--json]      provision servers and reference services; up until SIGINT/SIGTERM
 harness verify [...]                   run the verification suites and write reports/
 harness probe [...]                    discover a target's surface, draft a target profile
+harness mutants [--only NAME] [--fast]  verify each mutant; the mutation score
 harness schemas generate|check|diff    schema tooling
 """
 
@@ -238,6 +239,40 @@ def probe(args: argparse.Namespace) -> int:
         print(draft)
     print(f"harness probe: {found.missing} missing")
     return 1 if found.missing else 0
+
+
+def mutants_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only this mutant (repeatable)")
+    parser.add_argument("--fast", action="store_true", help="only the fast subset CI runs")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--reports", default="reports", help="where mutants.json goes (and the score)")
+
+
+@command("mutants", "prove the harness: verify each mutant (one known defect each); print the mutation score")
+def mutants(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.mutants.gallery import by_name
+    from harness.mutants.runner import merge_into_reports, run_mutants, table_lines
+
+    if args.list:
+        for name, mutant in by_name().items():
+            print(f"  {name:26} {mutant.defect}")
+        return 0
+    install_stop_signals()
+    try:
+        result = run_mutants(args.only, fast=args.fast, progress=_say, work=Path(args.reports) / "mutants")
+    except ValueError as exc:
+        _say(f"harness mutants: {exc}")
+        return 2
+    except _Stop:
+        return 130
+    print("harness mutants: mutant, expected defect, named?, other error findings")
+    for line in table_lines(result):
+        print(line)
+    merge_into_reports(result, Path(args.reports))
+    complete = all(row["named"] and not row["false_positives"] for row in result["rows"])
+    return 0 if complete else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

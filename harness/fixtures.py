@@ -97,8 +97,13 @@ class _AmqpConnections:
         return self.connection
 
     def close(self) -> None:
+        import pika.exceptions
+
         if self.connection is not None and self.connection.is_open:
-            self.connection.close()
+            try:
+                self.connection.close()
+            except pika.exceptions.AMQPError:
+                pass  # the broker dropped an idle connection (missed heartbeats): nothing left to close
 
 
 @pytest.fixture(scope="session")

@@ -92,10 +92,11 @@ def _harness_triage(request: pytest.FixtureRequest) -> Iterator[None]:
     needs = needs_of(request.node)
     if needs:
         require(request, *needs)
-    yield
     used = [service for service, capability in SERVICE_CAPABILITY.items() if capability in needs]
-    if used:
-        request.getfixturevalue("harness_watchdog").between_checks(used)
+    watchdog = request.getfixturevalue("harness_watchdog") if used else None
+    yield
+    if watchdog is not None:
+        watchdog.between_checks(used)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

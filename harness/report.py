@@ -22,6 +22,15 @@ import pytest
 REPORT_KEY = pytest.StashKey["RunReport"]()
 
 
+class TargetWarning(UserWarning):
+    """Legal but worth knowing (a ``warning`` finding, never a failure): ``warnings.warn(TargetWarning(
+    "title", "detail"))`` from any check; the same title is reported once."""
+
+    def __init__(self, title: str, detail: str = "") -> None:
+        super().__init__(title)
+        self.title, self.detail = title, detail
+
+
 @dataclass
 class RunReport:
     """Outcomes per suite, ledger verdicts and findings of one run."""
@@ -204,6 +213,27 @@ class SuiteCollector:
     def pytest_sessionfinish(self) -> None:
         self._show(self._current, final=True)
 
+    def _finding(self, report: pytest.TestReport, item: pytest.Item | None) -> None:
+        """One finding per check: the failed cases of a parametrized check are grouped under it."""
+        check, _, case = report.nodeid.partition("[")
+        detail = _detail(report)
+        for finding in self.report.findings:
+            if finding["id"] == check and case:
+                finding["cases"] = finding.get("cases", 1) + 1
+                finding["detail"] = (finding["detail"] + f"\n[{case} {detail.splitlines()[0][:300]}")[:4000]
+                return
+        if case:
+            detail = f"[{case} {detail}"
+        self.report.add_finding(check if case else report.nodeid, _title(item, report), detail)
+
+    @pytest.hookimpl
+    def pytest_warning_recorded(self, warning_message: Any, nodeid: str) -> None:
+        warning = warning_message.message
+        if isinstance(warning, TargetWarning) and not any(
+            f["title"] == warning.title for f in self.report.findings
+        ):
+            self.report.add_finding(nodeid or "warning", warning.title, warning.detail, severity="warning")
+
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         item = self._items.get(report.nodeid)
@@ -221,7 +251,7 @@ class SuiteCollector:
                 outcome = "blocked"
             self.report.count(suite, outcome)
             if report.failed:
-                self.report.add_finding(report.nodeid, _title(item, report), _detail(report))
+                self._finding(report, item)
             self._show(suite)
         elif report.when == "teardown" and report.failed:
             self.report.count(suite, "failed")
@@ -416,6 +446,22 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 for m in row["mismatches"]:
                     cells = (row["interaction"], m["path"], m["expected"], m["actual"])
                     lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    mutants = summary.get("mutants")
+    if mutants:
+        lines += [
+            "",
+            "## Mutation score (what the harness says about implementations it has never seen)",
+            "",
+            f"{mutants['score']} % of {mutants['mutants']} mutants named, "
+            f"{mutants['false_positives']} false positive(s).",
+            "",
+            "| mutant | defect | named | other error findings |",
+            "|---|---|---|---|",
+        ]
+        for row in mutants["rows"]:
+            others = "; ".join(row["false_positives"]) or "-"
+            named = "yes" if row["named"] else "**NO**"
+            lines.append(f"| {row['mutant']} | {_cell(row['defect'])} | {named} | {_cell(others)} |")
     lines += ["", "## Findings", ""]
     if not summary["findings"]:
         lines.append("None: every check passed.")

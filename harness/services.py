@@ -31,6 +31,8 @@ class ServiceProcess:
     health_path: str
     proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: the module run with ``python -m`` (default ``reference_impl.<name>``; mutants wrap it)
+    module: str = ""
 
     @property
     def url(self) -> str:
@@ -44,7 +46,8 @@ class ServiceProcess:
     def launch(self) -> None:
         """Launch the process without waiting (several services start in parallel)."""
         env = {**self.env, **self.extra_env}
-        self.proc = spawn([sys.executable, "-m", f"reference_impl.{self.name}"], env=env, log=self.log)
+        module = self.module or f"reference_impl.{self.name}"
+        self.proc = spawn([sys.executable, "-m", *module.split()], env=env, log=self.log)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until the health endpoint answers 200; stop the process and raise with its log otherwise."""
@@ -128,6 +131,7 @@ def start_reference_services(
     progress: Callable[[str], None] = lambda _: None,
     log_dir: Path | None = None,
     extra_env: dict[str, dict[str, str]] | None = None,
+    modules: dict[str, str] | None = None,
 ) -> dict[str, ServiceProcess]:
     """Start the reference services not given by URL, in parallel; return when all are healthy."""
     wanted = []
@@ -148,6 +152,7 @@ def start_reference_services(
                 log=log_dir / f"{name}.log",
                 health_path=HEALTH_PATHS[name],
                 extra_env=(extra_env or {}).get(name, {}),
+                module=(modules or {}).get(name, ""),
             )
             service.launch()
             started[name] = service

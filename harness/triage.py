@@ -10,6 +10,7 @@ silently skipped. So a target whose publish route is elsewhere gets one finding,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -216,6 +217,7 @@ class Capabilities:
                 return inject  # the same root: checks that read back are blocked by it
             event_id, way = inject.event_id, "published to the exchange"
         answers: list[str] = []
+        bodies: list[Any] = []
 
         def readable() -> bool:
             try:
@@ -224,7 +226,13 @@ class Capabilities:
                 answers.append(type(exc).__name__)
                 return False
             answers.append(str(response.status_code))
-            return response.status_code == 200
+            if response.status_code == 200:
+                try:
+                    bodies.append(response.json())
+                except ValueError:
+                    bodies.append(response.text[:200])
+                return True
+            return False
 
         try:
             wait_until(readable, timeout=20, interval=0.2, describe=f"event {event_id} readable")
@@ -238,6 +246,18 @@ class Capabilities:
                 f"event {event_id} was {way}; {route.url(event_id=event_id)} on {client.http.base_url} "
                 f"answered {seen}. If the target reads events elsewhere, set [candystore] by_id in a "
                 f"profile.",
+            )
+        body = bodies[-1]
+        if not isinstance(body, dict) or str(body.get("event_id", "")).lower() != event_id.lower():
+            renamed = [k for k, v in body.items() if v == event_id] if isinstance(body, dict) else []
+            how = f" (it is under {renamed[0]!r})" if renamed else ""
+            return Capability(
+                "read_by_id",
+                False,
+                f"Candystore returns a stored event without its event_id{how}",
+                f"{route.url(event_id=event_id)} answered 200 with {json.dumps(body)[:300]}; SPEC §4: the "
+                f"stored envelope comes back with every field, event_id included. Checks that read events "
+                f"back by their id cannot run.",
             )
         return Capability("read_by_id", True, event_id=event_id)
 

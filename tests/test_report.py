@@ -115,3 +115,65 @@ def test_blocked():
     assert report.suites == {"alpha": {"passed": 1, "failed": 1, "skipped": 1, "blocked": 1}}
     assert report.findings[0]["title"] == "storage drops version"
     assert "field 'version' dropped" in report.findings[0]["detail"]
+
+
+def test_target_warnings_become_one_warning_finding_and_never_fail(pytester: pytest.Pytester) -> None:
+    from harness.report import SuiteCollector
+
+    pytester.makepyfile(
+        test_w="""
+import warnings
+from harness.report import TargetWarning
+
+def test_one():
+    warnings.warn(TargetWarning("Timestamp rewritten to the same instant", "+00:00 -> Z"))
+
+def test_two():
+    warnings.warn(TargetWarning("Timestamp rewritten to the same instant", "+00:00 -> Z"))
+"""
+    )
+    report = RunReport()
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", plugins=[SuiteCollector(report, {"alpha": [pytester.path]})]
+    )
+    result.assert_outcomes(passed=2)
+    assert [(f["title"], f["severity"]) for f in report.findings] == [
+        ("Timestamp rewritten to the same instant", "warning")
+    ]
+    assert report.errors == 0
+
+
+def test_root_causes_come_first_and_severity_is_checked() -> None:
+    report = RunReport()
+    report.add_finding("a", "later error", "x")
+    report.add_finding("w", "a warning", "y", severity="warning")
+    report.add_finding("root:publish", "No publish route", "z", root=True)
+    assert [f["title"] for f in report.ordered_findings()] == ["No publish route", "later error", "a warning"]
+    assert report.errors == 2
+    with pytest.raises(ValueError, match="severity"):
+        report.add_finding("b", "t", "d", severity="fatal")
+
+
+def test_failed_cases_of_a_parametrized_check_are_one_finding(pytester: pytest.Pytester) -> None:
+    from harness.report import SuiteCollector
+
+    pytester.makepyfile(
+        test_p='''
+import pytest
+
+@pytest.mark.parametrize("kind", ["a", "b", "c"])
+def test_field(kind):
+    """event_id dropped in storage"""
+    assert kind == "c", f"event_id missing for {kind}"
+'''
+    )
+    report = RunReport()
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", plugins=[SuiteCollector(report, {"alpha": [pytester.path]})]
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    assert len(report.findings) == 1, report.findings
+    finding = report.findings[0]
+    assert finding["cases"] == 2 and finding["title"] == "event_id dropped in storage"
+    assert "[a]" in finding["detail"] and "[b]" in finding["detail"], finding["detail"]
+    assert report.suites["alpha"]["failed"] == 2

@@ -228,7 +228,20 @@ def _listed(candystore: Any, **params: Any) -> list[str]:
     assert response.status_code == 200, (
         f"GET /events?{params} answered {response.status_code}: {response.text[:200]}"
     )
-    return [e.get("event_id") for e in response.json()["events"]]
+    events = response.json()["events"]
+    assert all("event_id" in e for e in events), (
+        f"GET /events lists events without their event_id: {events[:1]}"
+    )
+    return [e["event_id"] for e in events]
+
+
+def _same_events(name: str, got: set[str], want: set[str]) -> None:
+    """A filter's answer, worded as the defect: ignored (other events too) or missing events."""
+    extra, missing = got - want, want - got
+    assert not extra, (
+        f"{name} filter ignored or leaking: {len(extra)} events that do not match it were returned"
+    )
+    assert not missing, f"{name} filter misses {len(missing)} of {len(want)} matching events"
 
 
 def test_query_filters_find_stored_events(bloodbank: Any, candystore: Any) -> None:
@@ -252,9 +265,11 @@ def test_query_filters_find_stored_events(bloodbank: Any, candystore: Any) -> No
         _accepted(bloodbank.publish(envelope), "event for the query filters", bloodbank)
     fetch_stored(candystore, [parent["event_id"], child["event_id"]])
     both = {parent["event_id"], child["event_id"]}
-    assert set(_listed(candystore, source_app=app)) == both, "source_app filter wrong"
-    assert set(_listed(candystore, session_id=session)) == both, (
-        "session_id filter must match agent_context.session_id and payload.session_id"
+    _same_events("source_app", set(_listed(candystore, source_app=app)), both)
+    _same_events(
+        "session_id (agent_context.session_id and payload.session_id)",
+        set(_listed(candystore, session_id=session)),
+        both,
     )
     assert _listed(candystore, correlation_id=parent["event_id"]) == [child["event_id"]], (
         "correlation_id filter must list the events naming it as a parent"

@@ -148,6 +148,16 @@ def test_hostile_query_parameters_never_cause_5xx_or_leak(
     """Hostile query parameters (SQL-like, huge, NUL, unicode) answered with 5xx, leaked rows, or ran SQL."""
     before = candystore.list_events(limit=1).json()["total"]
     problems: list[str] = []
+    # A filter that returns non-matching events for a benign value is ignored (the e2e suite names that),
+    # not injected: its hostile values are not reported as leaks.
+    ignored = set()
+    for name, field in TEXT_FILTERS.items():
+        benign = next(iter(v for v in field(known_event) if v), None)
+        if benign is None:
+            continue
+        answer = candystore.list_events(**{name: benign})
+        if answer.status_code == 200 and any(benign not in field(e) for e in answer.json().get("events", [])):
+            ignored.add(name)
 
     def check(what: str, path: str, params: dict[str, str] | None, matches: Any = None) -> None:
         status, response, elapsed = _get(candystore, path, params)
@@ -161,7 +171,8 @@ def test_hostile_query_parameters_never_cause_5xx_or_leak(
             leaked = [e.get("event_id") for e in events if not matches(e)]
             if leaked:
                 problems.append(
-                    f"{what}: {len(leaked)} events that do not match the filter returned (injection?)"
+                    f"{what}: {len(leaked)} events that do not match the filter returned, though the filter "
+                    "works for a benign value (the hostile value changed the query)"
                 )
         elif status not in (200, 301, 307, 308, 400, 404, 413, 414, 422, 431):
             problems.append(f"{what}: unexpected status {status}")
@@ -174,7 +185,7 @@ def test_hostile_query_parameters_never_cause_5xx_or_leak(
             def matches(e: Any, v: str = value, f: Any = field) -> bool:
                 return v == "" or v in f(e)  # an empty value may mean "no filter"
 
-            check(f"{name}={value[:40]!r}", "/events", {name: value}, matches)
+            check(f"{name}={value[:40]!r}", "/events", {name: value}, None if name in ignored else matches)
     for name in ("correlation_id", "since", "until"):
         for value in SQL_LIKE + ODD:
             check(f"{name}={value[:40]!r}", "/events", {name: value})

@@ -1,0 +1,444 @@
+"""The mutant gallery: one known defect each (SPEC §6, §7), and the finding that must name it.
+
+A mutant is a proxy in front of a reference service (HTTP defects), or a reference Candystore run with one
+consumer behaviour switched (``python -m harness.mutants.candystore DEFECT``; the switch lives here, not in
+``reference_impl``). ``expect`` is a regular expression that a finding's title or detail must match; the
+other error findings of the same run are false positives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.responses import Response
+
+from harness.mutants.proxy import Call, json_answer, proxy, rewrite_events
+
+App = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    #: the defect, in the words of SPEC §6
+    defect: str
+    #: regex a finding (title + detail) must match for the defect to count as named
+    expect: str
+    #: suites run against it (the ones where the defect shows, plus neighbours for false positives)
+    suites: tuple[str, ...]
+    bloodbank: App | None = None
+    candystore: App | None = None
+    #: a consumer defect of the mutant Candystore process (see harness.mutants.candystore)
+    consumer: str = ""
+    #: TOML text of a target profile the run is given
+    profile: str = ""
+    #: part of the fast subset CI runs
+    fast: bool = False
+    #: regex of findings that concern the same defect (not false positives); default: ``expect``
+    related: str = ""
+
+
+# -- Candystore read-side mutants ---------------------------------------------------------------------------
+
+
+def _renamed_id(event: dict[str, Any]) -> dict[str, Any]:
+    event["id"] = event.pop("event_id", None)
+    return event
+
+
+def _flat_source(event: dict[str, Any]) -> dict[str, Any]:
+    source = event.get("source")
+    if isinstance(source, dict):
+        event["source"] = f"{source.get('app', '')}@{source.get('host', '')}"
+    return event
+
+
+def _first_correlation(event: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(event.get("correlation_ids"), list):
+        event["correlation_ids"] = event["correlation_ids"][:1]
+    return event
+
+
+def _drop(field: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(event: dict[str, Any]) -> dict[str, Any]:
+        event.pop(field, None)
+        return event
+
+    return change
+
+
+def _ignore_param(name: str) -> App:
+    def build(upstream: str) -> Any:
+        async def before(call: Call) -> None:
+            call.params = [(k, v) for k, v in call.params if k != name]
+
+        return proxy(upstream, before=before)
+
+    return build
+
+
+def _no_has_more(upstream: str) -> Any:
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        if call.method == "GET" and call.path == "/events" and answer.status_code == 200:
+            data = answer.json()
+            data.pop("has_more", None)
+            return json_answer(data, 200)
+        return None
+
+    return proxy(upstream, after=after)
+
+
+def _client_errors_as_500(upstream: str) -> Any:
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        if 400 <= answer.status_code < 500 and answer.status_code not in (401, 429):
+            return json_answer({"detail": "Internal Server Error"}, 500)
+        return None
+
+    return proxy(upstream, after=after)
+
+
+def _route_gone(path: str) -> App:
+    def build(upstream: str) -> Any:
+        async def before(call: Call) -> Response | None:
+            if call.path == path:
+                return json_answer({"detail": "Not Found"}, 404)
+            return None
+
+        return proxy(upstream, before=before)
+
+    return build
+
+
+# -- Bloodbank mutants --------------------------------------------------------------------------------------
+
+
+def _drop_header(name: str) -> App:
+    def build(upstream: str) -> Any:
+        async def before(call: Call) -> None:
+            call.drop_header(name)
+
+        return proxy(upstream, before=before)
+
+    return build
+
+
+def _no_validation_at_publish(upstream: str) -> Any:
+    """Malformed events answered 'published' (and never published): the publish step validates nothing."""
+
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        if call.method == "POST" and call.path == "/events" and answer.status_code in (400, 422):
+            event = call.json()
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            return json_answer({"event_id": event_id or str(uuid.uuid4()), "status": "published"}, 202)
+        return None
+
+    return proxy(upstream, after=after)
+
+
+def _error_after_publish(upstream: str) -> Any:
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        if call.method == "POST" and call.path == "/events" and answer.status_code == 202:
+            return json_answer({"detail": "Internal Server Error"}, 500)
+        return None
+
+    return proxy(upstream, after=after)
+
+
+def _no_rate_limit(upstream: str) -> Any:
+    """429s never reach the client: the proxy waits and retries upstream (the client is never limited)."""
+    client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=30.0)
+
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        deadline = time.monotonic() + 20
+        while answer.status_code == 429 and time.monotonic() < deadline:
+            await asyncio.sleep(float(answer.headers.get("Retry-After", "1") or 1))
+            answer = await client.request(
+                call.method, call.path, params=call.params, content=call.body, headers=call.headers
+            )
+        if answer.status_code == 429:
+            return json_answer({"detail": "busy"}, 503)
+        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+
+    return proxy(upstream, after=after)
+
+
+def _duplicate_dropped(upstream: str) -> Any:
+    """A second publish of a known event_id is answered 'published' and thrown away."""
+    seen: set[str] = set()
+
+    async def before(call: Call) -> Response | None:
+        if call.method != "POST" or call.path != "/events":
+            return None
+        event = call.json()
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        if not isinstance(event_id, str):
+            return None
+        if event_id in seen:
+            return json_answer({"event_id": event_id, "status": "published"}, 202)
+        seen.add(event_id)
+        return None
+
+    return proxy(upstream, before=before)
+
+
+def _wedged_by_bad_event_type(upstream: str) -> Any:
+    """After one publish whose event_type is not a string, every later publish hangs."""
+    wedged = asyncio.Event()
+    never = asyncio.Event()
+
+    async def before(call: Call) -> Response | None:
+        if call.method != "POST" or not call.path.startswith("/events"):
+            return None
+        if wedged.is_set():
+            await never.wait()
+        event = call.json()
+        if isinstance(event, dict) and "event_type" in event and not isinstance(event["event_type"], str):
+            wedged.set()
+        return None
+
+    return proxy(upstream, before=before)
+
+
+def _renamed_publish(upstream: str) -> Any:
+    async def before(call: Call) -> Response | None:
+        if call.method == "POST" and call.path == "/events":
+            return json_answer({"detail": "Not Found"}, 404)
+        if call.method == "POST" and call.path == "/api/v2/publish":
+            call.path = "/events"
+        return None
+
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        if call.path == "/events" and answer.status_code == 202:
+            return Response(answer.content, status_code=200, media_type="application/json")
+        return None
+
+    return proxy(upstream, before=before, after=after)
+
+
+def _all_at_once_candystore(upstream: str) -> Any:
+    changes = [_renamed_id, _flat_source, _first_correlation, _drop("agent_context"), _drop("version")]
+
+    def change(event: dict[str, Any]) -> dict[str, Any]:
+        for one in changes:
+            event = one(event)
+        return event
+
+    return rewrite_events(upstream, change)
+
+
+def _all_at_once_bloodbank(upstream: str) -> Any:
+    async def before(call: Call) -> None:
+        call.drop_header("X-Parent-Event-Id")
+        call.drop_header("traceparent")
+
+    return proxy(upstream, before=before)
+
+
+FIELDS = ("contracts", "e2e")
+MUTANTS: list[Mutant] = [
+    Mutant(
+        "event-id-renamed",
+        "event_id renamed to id",
+        r"event_id: expected present, actual missing|without its event_id",
+        FIELDS,
+        candystore=lambda u: rewrite_events(u, _renamed_id),
+        fast=True,
+        related=r"event_id",
+    ),
+    Mutant(
+        "source-flattened",
+        "source flattened to app@host",
+        r"source: expected \{.*\}, actual|source.*(string|flattened|changed)",
+        FIELDS,
+        candystore=lambda u: rewrite_events(u, _flat_source),
+    ),
+    Mutant(
+        "correlation-reduced",
+        "correlation_ids reduced to the first",
+        r"correlation_ids",
+        FIELDS,
+        candystore=lambda u: rewrite_events(u, _first_correlation),
+    ),
+    Mutant(
+        "agent-context-dropped",
+        "agent_context dropped",
+        r"agent_context",
+        FIELDS,
+        candystore=lambda u: rewrite_events(u, _drop("agent_context")),
+    ),
+    Mutant(
+        "version-dropped",
+        "version dropped",
+        r"\bversion\b",
+        FIELDS,
+        candystore=lambda u: rewrite_events(u, _drop("version")),
+    ),
+    Mutant(
+        "session-filter-ignored",
+        "session_id filter ignored",
+        r"session_id",
+        ("e2e", "security"),
+        candystore=_ignore_param("session_id"),
+    ),
+    Mutant(
+        "has-more-omitted",
+        "Candybar field has_more omitted",
+        r"has_more",
+        ("contracts",),
+        candystore=_no_has_more,
+    ),
+    Mutant(
+        "candystore-4xx-as-500",
+        "Candystore answers 500 where a 4xx is due",
+        r"expected 4\d\d, actual 500|answered 500|5xx",
+        ("contracts", "security"),
+        candystore=_client_errors_as_500,
+    ),
+    Mutant(
+        "candystore-no-readyz",
+        "Candystore has no /readyz",
+        r"/readyz",
+        ("contracts",),
+        candystore=_route_gone("/readyz"),
+    ),
+    Mutant(
+        "candystore-no-metrics",
+        "Candystore has no /metrics",
+        r"/metrics",
+        ("contracts",),
+        candystore=_route_gone("/metrics"),
+    ),
+    Mutant(
+        "bloodbank-no-readyz",
+        "Bloodbank has no /readyz",
+        r"/readyz",
+        ("contracts",),
+        bloodbank=_route_gone("/readyz"),
+    ),
+    Mutant(
+        "bloodbank-no-metrics",
+        "Bloodbank has no /metrics",
+        r"/metrics",
+        ("contracts",),
+        bloodbank=_route_gone("/metrics"),
+    ),
+    Mutant(
+        "parent-header-ignored",
+        "X-Parent-Event-Id ignored",
+        r"X-Parent-Event-Id ignored",
+        ("e2e", "correlation"),
+        bloodbank=_drop_header("X-Parent-Event-Id"),
+        fast=True,
+    ),
+    Mutant(
+        "traceparent-ignored",
+        "traceparent ignored",
+        r"traceparent header ignored",
+        ("e2e",),
+        bloodbank=_drop_header("traceparent"),
+    ),
+    Mutant(
+        "no-validation-at-publish",
+        "no validation at publish (malformed events answered published)",
+        r"[Mm]alformed event accepted",
+        ("contracts", "fuzz"),
+        bloodbank=_no_validation_at_publish,
+    ),
+    Mutant(
+        "bloodbank-4xx-as-500",
+        "Bloodbank answers 500 where a 4xx is due",
+        r"expected 4\d\d, actual 500|answered 5xx|answered 500",
+        ("contracts", "fuzz"),
+        bloodbank=_client_errors_as_500,
+    ),
+    Mutant(
+        "error-after-publish",
+        "500 after a successful publish",
+        r"answered 500|rejected at publish.*500|5xx",
+        ("e2e",),
+        bloodbank=_error_after_publish,
+    ),
+    Mutant(
+        "no-rate-limit",
+        "no rate limit",
+        r"No rate limit",
+        ("security",),
+        bloodbank=_no_rate_limit,
+    ),
+    Mutant(
+        "duplicate-dropped",
+        "a duplicate event_id silently dropped while reported published",
+        r"silently dropped|reported published",
+        ("dlq", "e2e"),
+        bloodbank=_duplicate_dropped,
+    ),
+    Mutant(
+        "publish-renamed",
+        "publish route renamed (POST /api/v2/publish) answering 200",
+        r"No publish route: POST /events answered 404",
+        ("e2e",),
+        bloodbank=_renamed_publish,
+    ),
+    Mutant(
+        "wedged-publisher",
+        "a request with a non-string event_type wedges the publisher",
+        r"stopped answering after: POST /events .*event_type\"?:\s*[^\"\s]",
+        ("fuzz", "e2e"),
+        bloodbank=_wedged_by_bad_event_type,
+    ),
+    Mutant(
+        "no-validation-at-consume",
+        "no validation at consume (an invalid envelope is stored)",
+        r"stored .*invalid|invalid .* stored|readable",
+        ("dlq",),
+        consumer="no-validation",
+    ),
+    Mutant(
+        "poison-acked-no-dlq",
+        "poison messages acknowledged and lost (no DLQ)",
+        r"acknowledged and lost|No DLQ",
+        ("dlq",),
+        consumer="no-dlq",
+    ),
+    Mutant(
+        "unsigned-accepted",
+        "unsigned events accepted",
+        r"[Uu]nsigned .*accepted",
+        ("dlq", "security"),
+        consumer="no-signatures",
+    ),
+]
+
+ALL_AT_ONCE = Mutant(
+    "all-at-once",
+    "every read-side and header defect at once",
+    "",
+    ("contracts", "e2e", "correlation"),
+    bloodbank=_all_at_once_bloodbank,
+    candystore=_all_at_once_candystore,
+)
+#: the defects the all-at-once mutant combines (each must still be named)
+ALL_AT_ONCE_PARTS = (
+    "event-id-renamed",
+    "source-flattened",
+    "correlation-reduced",
+    "agent-context-dropped",
+    "version-dropped",
+    "parent-header-ignored",
+    "traceparent-ignored",
+)
+
+
+def by_name() -> dict[str, Mutant]:
+    return {m.name: m for m in [*MUTANTS, ALL_AT_ONCE]}
+
+
+def dumps(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, indent=2, sort_keys=True)
