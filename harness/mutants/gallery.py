@@ -258,6 +258,7 @@ MUTANTS: list[Mutant] = [
         r"source: expected \{.*\}, actual|source.*(string|flattened|changed)",
         FIELDS,
         candystore=lambda u: rewrite_events(u, _flat_source),
+        related=r"source",
     ),
     Mutant(
         "correlation-reduced",
@@ -265,6 +266,7 @@ MUTANTS: list[Mutant] = [
         r"correlation_ids",
         FIELDS,
         candystore=lambda u: rewrite_events(u, _first_correlation),
+        related=r"correlation",
     ),
     Mutant(
         "agent-context-dropped",
@@ -272,6 +274,7 @@ MUTANTS: list[Mutant] = [
         r"agent_context",
         FIELDS,
         candystore=lambda u: rewrite_events(u, _drop("agent_context")),
+        related=r"agent_context",
     ),
     Mutant(
         "version-dropped",
@@ -279,6 +282,7 @@ MUTANTS: list[Mutant] = [
         r"\bversion\b",
         FIELDS,
         candystore=lambda u: rewrite_events(u, _drop("version")),
+        related=r"version",
     ),
     Mutant(
         "session-filter-ignored",
@@ -286,6 +290,7 @@ MUTANTS: list[Mutant] = [
         r"session_id",
         ("e2e", "security"),
         candystore=_ignore_param("session_id"),
+        related=r"session_id",
     ),
     Mutant(
         "has-more-omitted",
@@ -300,6 +305,7 @@ MUTANTS: list[Mutant] = [
         r"expected 4\d\d, actual 500|answered 500|5xx",
         ("contracts", "security"),
         candystore=_client_errors_as_500,
+        related=r"500|5xx",
     ),
     Mutant(
         "candystore-no-readyz",
@@ -336,6 +342,7 @@ MUTANTS: list[Mutant] = [
         ("e2e", "correlation"),
         bloodbank=_drop_header("X-Parent-Event-Id"),
         fast=True,
+        related=r"X-Parent-Event-Id|correlation",
     ),
     Mutant(
         "traceparent-ignored",
@@ -343,6 +350,7 @@ MUTANTS: list[Mutant] = [
         r"traceparent header ignored",
         ("e2e",),
         bloodbank=_drop_header("traceparent"),
+        related=r"trace",
     ),
     Mutant(
         "no-validation-at-publish",
@@ -350,6 +358,7 @@ MUTANTS: list[Mutant] = [
         r"[Mm]alformed event accepted",
         ("contracts", "fuzz"),
         bloodbank=_no_validation_at_publish,
+        related=r"[Mm]alformed|invalid|accepted",
     ),
     Mutant(
         "bloodbank-4xx-as-500",
@@ -357,6 +366,7 @@ MUTANTS: list[Mutant] = [
         r"expected 4\d\d, actual 500|answered 5xx|answered 500",
         ("contracts", "fuzz"),
         bloodbank=_client_errors_as_500,
+        related=r"500|5xx",
     ),
     Mutant(
         "error-after-publish",
@@ -364,6 +374,7 @@ MUTANTS: list[Mutant] = [
         r"answered 500|rejected at publish.*500|5xx",
         ("e2e",),
         bloodbank=_error_after_publish,
+        related=r"500|5xx",
     ),
     Mutant(
         "no-rate-limit",
@@ -396,9 +407,11 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "no-validation-at-consume",
         "no validation at consume (an invalid envelope is stored)",
-        r"stored .*invalid|invalid .* stored|readable",
+        r"no validation at consume",
         ("dlq",),
         consumer="no-validation",
+        fast=True,
+        related=r"[Ii]nvalid|dead-letter|stored|valid",
     ),
     Mutant(
         "poison-acked-no-dlq",
@@ -406,6 +419,7 @@ MUTANTS: list[Mutant] = [
         r"acknowledged and lost|No DLQ",
         ("dlq",),
         consumer="no-dlq",
+        related=r"DLQ|dead-letter|lost",
     ),
     Mutant(
         "unsigned-accepted",
@@ -413,6 +427,7 @@ MUTANTS: list[Mutant] = [
         r"[Uu]nsigned .*accepted",
         ("dlq", "security"),
         consumer="no-signatures",
+        related=r"sign",
     ),
 ]
 

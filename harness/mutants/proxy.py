@@ -78,8 +78,12 @@ def proxy(upstream: str, *, before: Before | None = None, after: After | None = 
             early = await before(call)
             if early is not None:
                 return early
+        # Forward the path as it was sent (still percent-encoded: %00 and friends stay intact) unless a
+        # hook changed it.
+        raw = request.scope.get("raw_path", b"").decode("latin-1")
+        path = raw if call.path == request.url.path and raw else call.path
         answer = await client.request(
-            call.method, call.path, params=call.params, content=call.body, headers=call.headers
+            call.method, path, params=call.params, content=call.body, headers=call.headers
         )
         if after is not None:
             replaced = await after(call, answer)
