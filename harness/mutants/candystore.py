@@ -21,15 +21,17 @@ def _no_validation(consumer_module: Any) -> None:
     original = consumer_module.Consumer._classify
 
     def classify(self: Any, d: Any) -> None:
+        original(self, d)  # signatures and JSON are still checked; the schema verdict is ignored
+        if d.reason in ("json_invalid", "signature_invalid") or d.envelope is not None:
+            return
         try:
             envelope = json.loads(d.body)
         except ValueError:
-            return original(self, d)
+            return
         if isinstance(envelope, dict) and isinstance(envelope.get("event_id"), str):
+            d.reason, d.detail = None, ""
             d.envelope = envelope
             d.event_id = envelope["event_id"].lower()
-            return None
-        return original(self, d)
 
     consumer_module.Consumer._classify = classify
 

@@ -358,7 +358,7 @@ MUTANTS: list[Mutant] = [
         r"[Mm]alformed event accepted",
         ("contracts", "fuzz"),
         bloodbank=_no_validation_at_publish,
-        related=r"[Mm]alformed|invalid|accepted",
+        related=r"[Mm]alformed|invalid|accepted|schema",
     ),
     Mutant(
         "bloodbank-4xx-as-500",

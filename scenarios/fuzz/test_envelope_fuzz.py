@@ -38,7 +38,7 @@ def _report(problems: list[Problem], total: int) -> str:
     for problem in problems:
         by_defect.setdefault(problem[0], []).append(problem)
     counts = "; ".join(f"{defect} ({len(found)})" for defect, found in by_defect.items())
-    lines = [f"{len(problems)} of {total} examples failed: {counts}"]
+    lines = [f"{len(problems)} of {total} generated inputs showed a defect: {counts}"]
     for defect, found in by_defect.items():
         _, detail, example = min(found, key=lambda p: len(p[2]))
         lines.append(f"- {defect}: {detail[:300]}\n    smallest example: {example[:400]}")
