@@ -11,6 +11,7 @@ silently skipped. So a target whose publish route is elsewhere gets one finding,
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -262,11 +263,16 @@ class Capabilities:
         return Capability("read_by_id", True, event_id=event_id)
 
     def _probe_dlq(self) -> Capability:
-        from harness.probes import DeadLetterTap
+        """The dead-letter exchange exists AND a failed message reaches it (a DLQ declared by someone else
+        but never used is no DLQ)."""
+        import pika.exceptions
+
+        from harness.probes import DeadLetterTap, RawPublisher
 
         self._fixture("candystore_url")  # Candystore declares the dead-letter exchange
         topology = self._fixture("topology")
-        tap = DeadLetterTap(self._fixture("amqp_url"), topology)
+        amqp_url = self._fixture("amqp_url")
+        tap = DeadLetterTap(amqp_url, topology)
         try:
             tap.start()
         except RuntimeError as exc:
@@ -277,9 +283,63 @@ class Capabilities:
                 f"{exc}. SPEC §2 routes failed messages to a dead-letter exchange; if the target's is named "
                 f"differently, set [broker] dlx / dlq in a profile.",
             )
+        try:
+            inject = self.get("inject")
+            if not inject.ok:
+                return inject
+            poison = f"harness dlq probe {uuid.uuid4()}".encode()
+            message_id = str(uuid.uuid4())
+            publisher = RawPublisher(amqp_url, topology)
+            try:
+                publisher.publish(
+                    poison, PROBE_TYPE, message_id=message_id, signing_key=self.settings.signing_key
+                )
+            finally:
+                publisher.close()
+            try:
+                tap.wait_for(message_id, timeout=15)
+            except AssertionError:
+                depth = self._queue_depth(amqp_url, topology.queue)
+                if depth == 0:
+                    title = (
+                        f"Failed messages acknowledged and lost: a malformed message never reached the DLQ "
+                        f"{topology.dlx!r} and is not in {topology.queue!r}"
+                    )
+                else:
+                    title = (
+                        f"Failed messages are not dead-lettered: a malformed message did not reach the DLQ "
+                        f"{topology.dlx!r} within 15 s"
+                    )
+                return Capability(
+                    "dlq",
+                    False,
+                    title,
+                    f"a body that is not JSON was published to {topology.exchange!r} (message id "
+                    f"{message_id}); nothing arrived on {topology.dlx!r}; {topology.queue!r} holds "
+                    f"{'an unknown number of' if depth is None else depth} message(s). SPEC §4: a message "
+                    f"that cannot be stored is dead-lettered with a reason, never acknowledged and dropped.",
+                )
+            except pika.exceptions.AMQPError as exc:
+                return Capability("dlq", False, f"Cannot tap the DLQ {topology.dlx!r}", repr(exc))
         finally:
             tap.close()
         return Capability("dlq", True)
+
+    @staticmethod
+    def _queue_depth(amqp_url: str, queue: str) -> int | None:
+        import pika
+
+        try:
+            connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        except pika.exceptions.AMQPError:
+            return None
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        except pika.exceptions.AMQPError:
+            return None
+        finally:
+            if connection.is_open:
+                connection.close()
 
     def _probe_signing(self) -> Capability:
         if self.settings.signing_key is not None:

@@ -416,7 +416,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "poison-acked-no-dlq",
         "poison messages acknowledged and lost (no DLQ)",
-        r"acknowledged and lost|No DLQ",
+        r"acknowledged and lost",
         ("dlq",),
         consumer="no-dlq",
         related=r"DLQ|dead-letter|lost",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import secrets
@@ -284,3 +285,59 @@ def test_query_filters_find_stored_events(bloodbank: Any, candystore: Any) -> No
     assert _listed(candystore, source_app=app, until="2031-03-04T10:30:00.250001+05:30") == [
         parent["event_id"]
     ], "until compares instants with their offsets"
+
+
+# -- what Bloodbank publishes (read at the broker, so these need no read API) -----------------------------
+
+
+@pytest.fixture
+def published(amqp_url: str, topology: Any) -> Any:
+    """The messages published to the main exchange while the check runs (needs only the broker)."""
+    from harness.contracts import MessageCapture
+
+    capture = MessageCapture(amqp_url, topology)
+    try:
+        capture.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield capture
+    capture.close()
+
+
+def _published_envelope(
+    bloodbank: Any, published: Any, event: dict[str, Any], headers: Any
+) -> dict[str, Any]:
+    answer = _accepted(bloodbank.publish(event, headers=headers), "event with headers", bloodbank)
+    event_id = answer.get("event_id")
+    message = published.wait_for(event_id, timeout=10) if isinstance(event_id, str) else None
+    assert message is not None, (
+        f"Bloodbank answered {answer} but no message for it reached exchange {published.topology.exchange!r}"
+    )
+    return json.loads(message.body)
+
+
+def test_parent_header_reaches_the_published_event(bloodbank: Any, published: Any) -> None:
+    """X-Parent-Event-Id ignored by Bloodbank: the published event has not the header's parents."""
+    parents = [str(uuid.uuid4()) for _ in range(2)]
+    event = {"event_type": "agent.tool.invoked.v1", "payload": sample_payload("agent.tool.invoked.v1")}
+    envelope = _published_envelope(
+        bloodbank, published, event, [(bloodbank.surface.parent_header, ", ".join(parents))]
+    )
+    got = envelope.get("correlation_ids")
+    assert sorted(str(p).lower() for p in got or []) == sorted(parents), (
+        f"X-Parent-Event-Id ignored: {bloodbank.surface.parent_header}: {', '.join(parents)} was published "
+        f"with correlation_ids={got!r}"
+    )
+
+
+def test_traceparent_reaches_the_published_event(bloodbank: Any, published: Any) -> None:
+    """traceparent header ignored by Bloodbank: the published event is not in the caller's trace."""
+    trace_id, parent_span = secrets.token_hex(16), secrets.token_hex(8)
+    event = {"event_type": "agent.thread.prompt.v1", "payload": sample_payload("agent.thread.prompt.v1")}
+    envelope = _published_envelope(
+        bloodbank, published, event, {"traceparent": f"00-{trace_id}-{parent_span}-01"}
+    )
+    trace = envelope.get("trace_context") or {}
+    assert isinstance(trace, dict) and trace.get("trace_id") == trace_id, (
+        f"traceparent header ignored: published trace_context {trace!r}, expected trace_id {trace_id!r}"
+    )
