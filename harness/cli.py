@@ -77,6 +77,12 @@ def up_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only the servers: do not start the reference Bloodbank and Candystore",
     )
+    parser.add_argument(
+        "--proxied",
+        action="store_true",
+        help="also hand out AMQP/database URLs through fault proxies and a fault control URL: start your "
+        "own services on the proxied URLs, then `harness verify --suite faults --fault-control URL`",
+    )
 
 
 @command("up", "provision RabbitMQ + PostgreSQL (and the reference services); stay up until SIGINT/SIGTERM")
@@ -86,26 +92,36 @@ def up(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     install_stop_signals()
     stack = Stack(settings, with_services=not args.no_services, progress=None if args.json else _say)
+    control = None
     try:
         stack.start()
         info = stack.info()
+        if args.proxied:
+            from harness.faults import FaultControl
+
+            assert stack.backend is not None
+            control = FaultControl(stack.backend).start()
+            info.update(control.info())
         if args.json:
             print(json.dumps(info, sort_keys=True), flush=True)
         else:
             _say("harness is up (Ctrl-C to stop):")
-            for key in ("backend", "amqp_url", "database_url", "bloodbank_url", "candystore_url"):
+            keys = ("backend", "amqp_url", "database_url", "bloodbank_url", "candystore_url")
+            keys += ("proxied_amqp_url", "proxied_database_url", "fault_control_url")
+            for key in keys:
                 if info.get(key):
-                    _say(f"  {key:15} {info[key]}")
+                    _say(f"  {key:20} {info[key]}")
         threading.Event().wait()  # until a signal raises _Stop
     except _Stop:
         pass
     except Exception as exc:  # one clear line (the message carries the log tail when there is one)
         _say(f"harness up: {exc}")
-        stack.stop()
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if control is not None:
+            control.stop()
         stack.stop()
     return 0
 

@@ -34,6 +34,11 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "HARNESS_REQUEST_TIMEOUT",
         "seconds a request to a service under test may take before it counts as not answering (default 15)",
     ),
+    "fault_control": (
+        "HARNESS_FAULT_CONTROL",
+        "fault control URL printed by `harness up --proxied`: the black-box fault runs cut the broker and "
+        "database connections of services started on its proxied URLs",
+    ),
     "signing_keys": (
         "HARNESS_SIGNING_KEYS",
         "HMAC keys 'id:secret[,id:secret]' the services sign/verify with (first = active; "
@@ -61,6 +66,7 @@ class Settings:
     candystore_url: str = ""
     profile: str = ""
     request_timeout: str = ""
+    fault_control: str = ""
     signing_keys: str = ""
     api_keys: str = ""
     topology: Topology = field(default_factory=Topology)

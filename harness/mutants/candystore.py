@@ -5,7 +5,8 @@ outside (the defect switches live here, never in ``reference_impl``):
 
 - ``no-validation``: an envelope is stored as soon as it is JSON with an event_id (no schema validation);
 - ``no-signatures``: signatures are never checked;
-- ``no-dlq``: no dead-letter exchange is declared and a failed message is acknowledged and dropped.
+- ``no-dlq``: no dead-letter exchange is declared and a failed message is acknowledged and dropped;
+- ``no-dlq-reason``: dead letters are published without the headers that say why.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-DEFECTS = ("no-validation", "no-signatures", "no-dlq")
+DEFECTS = ("no-validation", "no-signatures", "no-dlq", "no-dlq-reason")
 
 
 def _no_validation(consumer_module: Any) -> None:
@@ -66,6 +67,18 @@ def _no_dlq(consumer_module: Any) -> None:
     consumer_module.Consumer._dead_letter = dead_letter
 
 
+def _no_dlq_reason(consumer_module: Any) -> None:
+    original = consumer_module.dead_letter_message
+
+    def bare(message: Any, reason: str, detail: str) -> Any:
+        letter = original(message, reason, detail)
+        for name in ("x-dlq-reason", "x-dlq-detail"):
+            letter.headers.pop(name, None)
+        return letter
+
+    consumer_module.dead_letter_message = bare
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in DEFECTS:
@@ -74,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     from reference_impl.candystore import consumer
     from reference_impl.candystore.__main__ import main as run
 
-    {"no-validation": _no_validation, "no-signatures": _no_signatures, "no-dlq": _no_dlq}[args[0]](consumer)
+    switches = {
+        "no-validation": _no_validation,
+        "no-signatures": _no_signatures,
+        "no-dlq": _no_dlq,
+        "no-dlq-reason": _no_dlq_reason,
+    }
+    switches[args[0]](consumer)
     return run([])
 
 

@@ -43,6 +43,8 @@ class Mutant:
     fast: bool = False
     #: regex of findings that concern the same defect (not false positives); default: ``expect``
     related: str = ""
+    #: run the services on fault-proxied URLs and hand verify the fault control (black-box fault runs)
+    faults: bool = False
 
 
 # -- Candystore read-side mutants ---------------------------------------------------------------------------
@@ -220,6 +222,44 @@ def _renamed_publish(upstream: str) -> Any:
         return None
 
     return proxy(upstream, before=before, after=after)
+
+
+def _bare_array_list(upstream: str) -> Any:
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        if call.method == "GET" and call.path == "/events" and answer.status_code == 200:
+            return json_answer(answer.json().get("events", []), 200)
+        return None
+
+    return proxy(upstream, after=after)
+
+
+def _stored_read_as_500(upstream: str) -> Any:
+    async def after(call: Call, answer: httpx.Response) -> Response | None:
+        parts = call.path.strip("/").split("/")
+        if call.method == "GET" and len(parts) == 2 and parts[0] == "events" and answer.status_code == 200:
+            return json_answer({"detail": "Internal Server Error"}, 500)
+        return None
+
+    return proxy(upstream, after=after)
+
+
+def _no_publish_retry(upstream: str) -> Any:
+    """A publish the upstream does not answer within 0.5 s (it is retrying a broker outage) is answered 503
+    at once: a Bloodbank without publish retries, as its clients see it."""
+    client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=30.0)
+
+    async def before(call: Call) -> Response | None:
+        if call.method != "POST" or not call.path.startswith("/events"):
+            return None
+        try:
+            answer = await client.request(
+                call.method, call.path, content=call.body, headers=call.headers, timeout=0.5
+            )
+        except httpx.TimeoutException:
+            return json_answer({"detail": "broker unavailable"}, 503)
+        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+
+    return proxy(upstream, before=before)
 
 
 def _all_at_once_candystore(upstream: str) -> Any:
@@ -428,6 +468,42 @@ MUTANTS: list[Mutant] = [
         ("dlq", "security"),
         consumer="no-signatures",
         related=r"sign",
+    ),
+]
+
+MUTANTS += [
+    Mutant(
+        "list-bare-array",
+        "the list answered as a bare array instead of the paged object",
+        r"expected .*object|is not of type 'object'|not of type \"object\"|\$\.events|has_more",
+        ("contracts",),
+        candystore=_bare_array_list,
+        related=r"events|has_more|object|array|list",
+    ),
+    Mutant(
+        "stored-read-as-500",
+        "a read route that answers 500 for stored events",
+        r"answered 500",
+        ("contracts", "e2e"),
+        candystore=_stored_read_as_500,
+        related=r"500|5xx",
+    ),
+    Mutant(
+        "no-publish-retry",
+        "no publish retry during a broker outage",
+        r"publish failed during a broker outage",
+        ("faults",),
+        bloodbank=_no_publish_retry,
+        faults=True,
+        related=r"broker outage|retry",
+    ),
+    Mutant(
+        "dead-letters-without-reason",
+        "dead letters without a reason header",
+        r"without an x-dlq-reason",
+        ("dlq",),
+        consumer="no-dlq-reason",
+        related=r"x-dlq|reason",
     ),
 ]
 

@@ -121,13 +121,22 @@ def run_one(
 ) -> dict[str, Any]:
     from harness.services import start_reference_services
 
-    servers = Servers(backend.amqp_url, backend.database_url, backend.topology.prefixed(f"mut{index}-"))
+    topology = backend.topology.prefixed(f"mut{index}-")
+    servers = Servers(backend.amqp_url, backend.database_url, topology)
     logs = work / mutant.name
     logs.mkdir(parents=True, exist_ok=True)
     modules = {"candystore": f"harness.mutants.candystore {mutant.consumer}"} if mutant.consumer else {}
     began = time.monotonic()
+    extra: list[str] = []
     with ExitStack() as stack:
-        services = start_reference_services(servers, settings, log_dir=logs, modules=modules)  # type: ignore[arg-type]
+        service_servers = servers
+        if mutant.faults:
+            from harness.faults import FaultControl
+
+            control = stack.enter_context(FaultControl(backend))
+            service_servers = Servers(control.amqp_url, control.database_url, topology)
+            extra.append(f"--fault-control={control.url}")
+        services = start_reference_services(service_servers, settings, log_dir=logs, modules=modules)  # type: ignore[arg-type]
         for service in services.values():
             stack.callback(service.stop)
         urls = {name: service.url for name, service in services.items()}
@@ -136,7 +145,6 @@ def run_one(
             if build is not None:
                 served = stack.enter_context(serve(build(urls[name]), f"{mutant.name}-{name}"))
                 urls[name] = served.url
-        extra = []
         if mutant.profile:
             profile = logs / "profile.toml"
             profile.write_text(mutant.profile)
