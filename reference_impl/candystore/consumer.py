@@ -347,7 +347,7 @@ class Consumer:
         self.metrics.storage_latency.observe(time.perf_counter() - began)
         done: list[Delivery] = []
         conflicts: list[Delivery] = []
-        streamed: list[tuple[str, bytes]] = []
+        streamed: list[tuple[str, datetime, bytes]] = []
         for d in unique:
             stored_at = result.stored.get(d.event_id)
             if stored_at is not None:
@@ -356,9 +356,8 @@ class Consumer:
                 if when is not None:
                     self.metrics.end_to_end_latency.observe(max(0.0, committed - when))
                 if self.hub.subscribers:
-                    streamed.append(
-                        (str((d.envelope or {}).get("event_type")), encode_event(d.body, stored_at))
-                    )
+                    event_type = str((d.envelope or {}).get("event_type"))
+                    streamed.append((event_type, stored_at, encode_event(d.body, stored_at)))
             elif self._same_event(d, result.existing.get(d.event_id)):
                 done.append(d)
                 self.metrics.duplicates.inc()
@@ -383,6 +382,7 @@ class Consumer:
             await self._dead_letter_all(conflicts)
         await self._ack(done)
         if streamed:
+            streamed.sort(key=lambda item: item[1])  # the hub keeps stored order (the resume cursor)
             self.hub.publish(streamed)
 
     @staticmethod
