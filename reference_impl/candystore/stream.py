@@ -113,8 +113,8 @@ class Subscriber:
 
     filter: TopicFilter | None
     seq: int
-    cursor: datetime | None
-    start_seq: int = 0
+    cursor: datetime | None  # stored_at of the last event given or passed over (or the ?after= value)
+    floor: datetime | None = None  # stored_at of the first event published after it subscribed
     delivered: int = 0
 
     def wants(self, event_type: str) -> bool:
@@ -132,7 +132,6 @@ class Hub:
     size: int = 10_000
     items: deque[Item] = field(default_factory=deque)
     next_seq: int = 0
-    first_stored_at: datetime | None = None
     subscribers: set[Subscriber] = field(default_factory=set)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -141,14 +140,9 @@ class Hub:
         """Sequence number of the oldest item still buffered."""
         return self.next_seq - len(self.items)
 
-    @property
-    def last_stored_at(self) -> datetime | None:
-        return self.items[-1].stored_at if self.items else None
-
     def subscribe(self, filter: TopicFilter | None, after: datetime | None = None) -> Subscriber:
         """A subscriber positioned at the next item to be published."""
-        cursor = after if after is not None else self.last_stored_at
-        sub = Subscriber(filter, self.next_seq, cursor, start_seq=self.next_seq)
+        sub = Subscriber(filter, self.next_seq, after)
         self.subscribers.add(sub)
         return sub
 
@@ -157,16 +151,17 @@ class Hub:
 
     def publish(self, items: Iterable[tuple[str, datetime, bytes]]) -> None:
         """Append ``(event_type, stored_at, encoded event)`` in stored order and wake the subscribers."""
-        added = False
+        first: datetime | None = None
         for event_type, stored_at, data in items:
-            if self.first_stored_at is None:
-                self.first_stored_at = stored_at
+            first = first or stored_at
             self.items.append(Item(self.next_seq, event_type, stored_at, data))
             self.next_seq += 1
-            added = True
         while len(self.items) > self.size:
             self.items.popleft()
-        if added:
+        if first is not None:
+            for sub in self.subscribers:
+                if sub.floor is None:
+                    sub.floor = first
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
 
@@ -189,6 +184,6 @@ class Hub:
         """The ``?after=`` that continues exactly where ``sub`` stopped."""
         if sub.cursor is not None:
             return sub.cursor
-        if self.first_stored_at is not None and sub.start_seq == 0:
-            return self.first_stored_at - timedelta(microseconds=1)
+        if sub.floor is not None:  # nothing given yet: from just before the first event it should get
+            return sub.floor - timedelta(microseconds=1)
         return None

@@ -203,12 +203,13 @@ def test_hub_is_one_bounded_buffer_read_at_each_subscriber_s_pace() -> None:
         everything.cursor = at(2)
         assert hub.resume_cursor(everything) == at(2)
         late = hub.subscribe(None)
-        assert late.seq == 4 and late.cursor == at(4)
+        assert late.seq == 4 and late.cursor is None and hub.resume_cursor(late) is None
         waiting = asyncio.ensure_future(hub.wait(late))
         await asyncio.sleep(0)
         assert not waiting.done()
         hub.publish([("x.y.v1", at(5), b"5")])
         await asyncio.wait_for(waiting, 1)
+        assert hub.resume_cursor(late) == at(5) - timedelta(microseconds=1)
         hub.unsubscribe(everything)
         assert hub.subscribers == {github, late}
 
