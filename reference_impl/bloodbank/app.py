@@ -32,6 +32,7 @@ from reference_impl.bloodbank.completion import (
     HeaderInvalid,
     SourceDefaults,
     complete,
+    filled_fields,
     parent_ids,
     trace_parent,
 )
@@ -320,7 +321,7 @@ def create_app(
             return _json(422, {"detail": [issue.as_dict() for issue in issues]})
         try:
             result = await service.publisher.publish(
-                envelope, validate=False, context=trace_parent(request.headers)
+                envelope, validate=False, context=trace_parent(request.headers), filled=filled_fields(data)
             )
         except (Unroutable, RetriesExhausted) as exc:
             service.record_failure(exc, envelope["event_type"])
@@ -468,6 +469,7 @@ async def _publish_items(
     """Validate every item, publish the valid ones pipelined, answer per item."""
     results: list[dict[str, Any]] = []
     valid: list[dict[str, Any]] = []
+    filled: list[tuple[str, ...]] = []
     positions: list[int] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -497,8 +499,11 @@ async def _publish_items(
         positions.append(len(results))
         results.append({})
         valid.append(envelope)
+        filled.append(filled_fields(item))
     outcomes = (
-        await service.publisher.publish_many(valid, validate=False, context=trace_parent(request.headers))
+        await service.publisher.publish_many(
+            valid, validate=False, context=trace_parent(request.headers), filled=filled
+        )
         if valid
         else []
     )

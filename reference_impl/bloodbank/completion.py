@@ -5,6 +5,12 @@ A caller may send only ``event_type`` and ``payload``; Bloodbank fills ``event_i
 ``correlation_ids`` (from the ``X-Parent-Event-Id`` headers, else ``[]``) and ``trace_context`` (the publish
 span, a child of ``traceparent``).
 Fields the caller gave are kept as they are; completion never repairs a wrong value (validation reports it).
+
+Of these, ``timestamp``, ``version``, ``source`` and ``trace_context`` take a value Bloodbank chooses, which
+differs from one attempt to the next; the message names the ones it filled in the AMQP header
+``x-filled-fields`` (comma-separated), so that a consumer can tell a client's retry of the same envelope
+from a conflicting body under the same ``event_id`` (ADR 0030). ``event_id`` (a new uuid cannot repeat) and
+``correlation_ids`` (derived from the request) are never named.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ UUID_RE = re.compile(UUID_PATTERN + r"\Z")
 PARENT_HEADER_PATTERN = f"^[ \\t]*({UUID_PATTERN})?[ \\t]*(,[ \\t]*({UUID_PATTERN})?[ \\t]*)*$"
 PARENT_HEADER = "X-Parent-Event-Id"
 _PROPAGATOR = TraceContextTextMapPropagator()
+#: AMQP header naming the envelope fields Bloodbank filled in (ADR 0030)
+FILLED_HEADER = "x-filled-fields"
+#: the fields that header may name, in the order it names them
+FILLABLE = ("timestamp", "version", "source", "trace_context")
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,18 @@ def complete(
     elif extra and isinstance(given, list):
         envelope["correlation_ids"] = given + [parent for parent in extra if parent not in given]
     return envelope
+
+
+def filled_fields(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The :data:`FILLABLE` fields :func:`complete` fills in for ``data`` (``trace_context`` excluded: the
+    publisher fills that one and adds it to the header itself)."""
+    return tuple(name for name in FILLABLE if name != "trace_context" and name not in data)
+
+
+def filled_header(filled: Iterable[str]) -> str:
+    """The ``x-filled-fields`` value for ``filled``: the :data:`FILLABLE` names in canonical order."""
+    names = set(filled)
+    return ",".join(name for name in FILLABLE if name in names)
 
 
 def trace_context_of(span: trace.Span) -> dict[str, str]:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,12 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from holyfields.topology import Topology
-from reference_impl.bloodbank.completion import trace_context_of, with_trace_context
+from reference_impl.bloodbank.completion import (
+    FILLED_HEADER,
+    filled_header,
+    trace_context_of,
+    with_trace_context,
+)
 from reference_impl.bloodbank.config import RetryConfig, redact_url
 from reference_impl.bloodbank.signing import Signer
 
@@ -321,12 +326,19 @@ class Publisher:
 
     # --- publishing -----------------------------------------------------------------------------------
     async def publish(
-        self, envelope: Envelope, *, validate: bool = True, context: Context | None = None
+        self,
+        envelope: Envelope,
+        *,
+        validate: bool = True,
+        context: Context | None = None,
+        filled: Iterable[str] = (),
     ) -> PublishResult:
         """Publish one envelope; return once the broker confirmed it.
 
         ``context`` is the OpenTelemetry parent of the publish span (default: the current one); the span's
-        ids become the envelope's ``trace_context`` when it has none.
+        ids become the envelope's ``trace_context`` when it has none. ``filled`` names the fields the
+        caller's completion filled in (:func:`~reference_impl.bloodbank.completion.filled_fields`); they and
+        a filled ``trace_context`` go into the ``x-filled-fields`` header.
 
         Raises:
             InvalidEnvelope: ``validate`` is on and the envelope violates the contract schemas.
@@ -343,7 +355,9 @@ class Publisher:
             span.set_attribute("messaging.rabbitmq.destination.routing_key", routing_key)
             span.set_attribute("messaging.message.id", event_id)
         try:
-            body, properties = self._message(with_trace_context(envelope, trace_context_of(span)), event_id)
+            body, properties = self._message(
+                with_trace_context(envelope, trace_context_of(span)), event_id, _filled(envelope, filled)
+            )
             attempts = await self._publish_with_retry(body, properties, event_id, routing_key)
         except PublishError as exc:
             span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
@@ -353,13 +367,21 @@ class Publisher:
         return PublishResult(event_id, routing_key, routing_key, attempts, time.perf_counter() - started)
 
     async def publish_many(
-        self, envelopes: Sequence[Envelope], *, validate: bool = True, context: Context | None = None
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        validate: bool = True,
+        context: Context | None = None,
+        filled: Sequence[Iterable[str]] | None = None,
     ) -> list[PublishResult | PublishError]:
         """Publish a batch with pipelined confirms; one outcome per envelope, in order (nothing raised).
 
         Transient failures are retried for the failed events only; an unroutable or invalid event does not
         hold up the others. One span covers the batch; its ids become each event's ``trace_context``.
+        ``filled`` (one entry per envelope) is as for :meth:`publish`.
         """
+        if filled is not None and len(filled) != len(envelopes):
+            raise ValueError(f"filled has {len(filled)} entries for {len(envelopes)} envelopes")
         count = len(envelopes)
         outcomes: list[PublishResult | PublishError | None] = [None] * count
         messages: dict[int, tuple[bytes, spec.Basic.Properties]] = {}
@@ -380,7 +402,8 @@ class Publisher:
                     outcomes[index] = exc
                     continue
                 keys[index] = (event_id, routing_key)
-                messages[index] = self._message(with_trace_context(envelope, span_ids), event_id)
+                names = _filled(envelope, filled[index] if filled is not None else ())
+                messages[index] = self._message(with_trace_context(envelope, span_ids), event_id, names)
             await self._publish_pipelined(messages, keys, outcomes, started)
             failed = sum(1 for outcome in outcomes if isinstance(outcome, PublishError))
             if failed:
@@ -394,9 +417,15 @@ class Publisher:
     def _span_attributes(self) -> dict[str, Any]:
         return {"messaging.system": "rabbitmq", "messaging.destination.name": self.topology.exchange}
 
-    def _message(self, envelope: Envelope, event_id: str) -> tuple[bytes, spec.Basic.Properties]:
-        """Body and AMQP properties (SPEC §2): persistent, message_id, JSON, timestamp, signature."""
+    def _message(
+        self, envelope: Envelope, event_id: str, filled: str = ""
+    ) -> tuple[bytes, spec.Basic.Properties]:
+        """Body and AMQP properties (SPEC §2): persistent, message_id, JSON, timestamp, signature, and
+        ``x-filled-fields`` when Bloodbank filled fields in (ADR 0030)."""
         body = orjson.dumps(envelope)
+        headers = self.signer.sign(body) if self.signer is not None else None
+        if filled:
+            headers = {**(headers or {}), FILLED_HEADER: filled}
         now = int(time.time())
         if now != self._second:
             self._second, self._stamp = now, datetime.fromtimestamp(now, UTC)
@@ -405,7 +434,7 @@ class Publisher:
             delivery_mode=2,
             message_id=event_id,
             timestamp=self._stamp,
-            headers=self.signer.sign(body) if self.signer is not None else None,
+            headers=headers,
         )
         return body, properties
 
@@ -575,3 +604,11 @@ async def _close_quietly(closable: Any) -> None:
         raise
     except BaseException as exc:  # closing a dead connection may fail in many ways
         log.debug("close failed: %r", exc)
+
+
+def _filled(envelope: Envelope, filled: Iterable[str]) -> str:
+    """The ``x-filled-fields`` value: ``filled`` plus ``trace_context`` when the publisher fills it."""
+    names = list(filled)
+    if "trace_context" not in envelope:
+        names.append("trace_context")
+    return filled_header(names)

@@ -20,12 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from reference_impl.candystore.codec import encode_event
+from reference_impl.candystore.codec import encode_event, rfc3339
 from reference_impl.candystore.config import Settings
 from reference_impl.candystore.consumer import Consumer
 from reference_impl.candystore.metrics import Metrics
 from reference_impl.candystore.storage import EventQuery, Storage
-from reference_impl.candystore.stream import Hub, topic_pattern
+from reference_impl.candystore.stream import FilterInvalid, Hub, Subscriber, TopicFilter
 
 log = logging.getLogger("candystore.api")
 
@@ -248,40 +248,98 @@ def create_app(settings: Settings | None = None, *, run_consumer: bool = True) -
         return _json(encode_event(row.body, row.stored_at))
 
     @app.websocket("/events/stream")
-    async def stream(websocket: WebSocket, event_type: str | None = None) -> None:
-        """Each newly stored event as a JSON text message; ``event_type`` takes topic wildcards (* and #)."""
-        if event_type is not None:
+    async def stream(websocket: WebSocket, event_type: str | None = None, after: str | None = None) -> None:
+        """Each newly stored event as a JSON text message, in stored order (ADR 0031).
+
+        ``event_type`` takes topic wildcards (``*`` one word, ``#`` zero or more; at most 255 characters and
+        32 words, else closed with 1008 naming the limit). ``after=<stored_at>`` first replays every event
+        stored after it, then continues live, without gap or repeat. A subscriber that falls more than
+        ``CANDYSTORE_STREAM_QUEUE_SIZE`` events behind is closed with 1013 and the reason
+        ``too slow; resume with ?after=<stored_at of the last event it got>``.
+        """
+        problem = None
+        topic = cursor = None
+        try:
+            topic = TopicFilter.parse(event_type) if event_type is not None else None
+        except FilterInvalid as exc:
+            problem = str(exc)
+        if problem is None and after is not None:
             try:
-                topic_pattern(event_type)
-            except ValueError:
-                await websocket.close(code=1008, reason="event_type must be a non-empty topic pattern")
-                return
-        sub = hub.subscribe(event_type or None)  # before accept: nothing stored after the handshake is missed
+                cursor = _date_time("after", after)
+            except RequestValidationError:
+                problem = "after must be an RFC 3339 date-time with offset (the stored_at of an event)"
+        if problem is not None:
+            await websocket.accept()
+            await websocket.close(code=1008, reason=problem)
+            return
+        sub = hub.subscribe(topic, cursor)  # before accept: nothing stored after the handshake is missed
         metrics.stream_clients.inc()
+        receiver: asyncio.Future[None] | None = None
         try:
             await websocket.accept()
             receiver = asyncio.ensure_future(_drain(websocket))
-            try:
-                while True:
-                    getter = asyncio.ensure_future(sub.queue.get())
-                    await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        return  # the client left
-                    data = getter.result()
-                    if data is None:
-                        return
-                    await websocket.send_text(data.decode())
-                    if sub.overflowed and sub.queue.empty():
-                        await websocket.close(code=1013, reason="client too slow: events were dropped")
-                        return
-            finally:
-                receiver.cancel()
-        except WebSocketDisconnect:
+            if cursor is not None:
+                await _replay(websocket, sub, receiver)
+            await _live(websocket, sub, receiver)
+        except (WebSocketDisconnect, _ClientGone):
             pass
         finally:
+            if receiver is not None:
+                receiver.cancel()
             hub.unsubscribe(sub)
             metrics.stream_clients.dec()
+
+    async def _send(websocket: WebSocket, data: bytes) -> None:
+        try:
+            await websocket.send_text(data.decode())
+        except (RuntimeError, OSError) as exc:  # the client went away mid-send
+            raise _ClientGone from exc
+
+    async def _replay(websocket: WebSocket, sub: Subscriber, receiver: asyncio.Future[None]) -> None:
+        """Events stored after the cursor, from the store in pages, until the hub holds everything newer."""
+        while True:
+            mark = hub.next_seq
+            while True:
+                assert sub.cursor is not None
+                rows = await storage.events_after(sub.cursor, REPLAY_PAGE)
+                for row in rows:
+                    if sub.wants(row.event_type):
+                        await _send(websocket, encode_event(row.body, row.stored_at))
+                        sub.delivered += 1
+                    sub.cursor = row.stored_at
+                if receiver.done():
+                    raise _ClientGone
+                if len(rows) < REPLAY_PAGE:
+                    break
+            if hub.base_seq <= mark:  # every event published since the last query is still buffered
+                sub.seq = mark
+                return
+
+    async def _live(websocket: WebSocket, sub: Subscriber, receiver: asyncio.Future[None]) -> None:
+        while True:
+            if hub.behind(sub):
+                resume = hub.resume_cursor(sub)
+                hint = rfc3339(resume) if resume is not None else "<stored_at>"
+                await websocket.close(code=1013, reason=f"too slow; resume with ?after={hint}")
+                return
+            items = hub.read(sub)
+            if not items:
+                waiter = asyncio.ensure_future(hub.wait(sub))
+                await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiter.done():
+                    waiter.cancel()
+                    return  # the client left
+                continue
+            for item in items:
+                sub.seq = item.seq + 1
+                if sub.cursor is not None and item.stored_at <= sub.cursor:
+                    continue  # already replayed from the store
+                if sub.wants(item.event_type):
+                    await _send(websocket, item.data)
+                    sub.delivered += 1
+                sub.cursor = item.stored_at
+            if receiver.done():
+                return
 
     async def health_body() -> dict[str, str]:
         consumer = state.get("consumer")
@@ -311,6 +369,14 @@ def create_app(settings: Settings | None = None, *, run_consumer: bool = True) -
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+#: rows per replay query of a resuming stream subscriber
+REPLAY_PAGE = 500
+
+
+class _ClientGone(Exception):
+    """The stream client disconnected."""
 
 
 async def _drain(websocket: WebSocket) -> None:

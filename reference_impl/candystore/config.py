@@ -78,7 +78,7 @@ class Settings:
     db_timeout: float = 5.0
     api_pool_size: int = 4
     trace_max_events: int = 10_000
-    stream_queue_size: int = 1000
+    stream_queue_size: int = 10_000
     log_level: str = "info"
 
     @classmethod
@@ -116,7 +116,7 @@ class Settings:
             db_timeout=seconds("CANDYSTORE_DB_TIMEOUT_MS", 5000.0, minimum=10.0) / 1000.0,
             api_pool_size=integer("CANDYSTORE_API_POOL_SIZE", 4),
             trace_max_events=integer("CANDYSTORE_TRACE_MAX_EVENTS", 10_000),
-            stream_queue_size=integer("CANDYSTORE_STREAM_QUEUE_SIZE", 1000),
+            stream_queue_size=integer("CANDYSTORE_STREAM_QUEUE_SIZE", 10_000),
             log_level=(env.get("CANDYSTORE_LOG_LEVEL") or "info").lower(),
         )
         if settings.batch_size > settings.prefetch:

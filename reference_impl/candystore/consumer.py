@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -347,7 +347,7 @@ class Consumer:
         self.metrics.storage_latency.observe(time.perf_counter() - began)
         done: list[Delivery] = []
         conflicts: list[Delivery] = []
-        streamed: list[tuple[str, bytes]] = []
+        streamed: list[tuple[str, datetime, bytes]] = []
         for d in unique:
             stored_at = result.stored.get(d.event_id)
             if stored_at is not None:
@@ -356,9 +356,8 @@ class Consumer:
                 if when is not None:
                     self.metrics.end_to_end_latency.observe(max(0.0, committed - when))
                 if self.hub.subscribers:
-                    streamed.append(
-                        (str((d.envelope or {}).get("event_type")), encode_event(d.body, stored_at))
-                    )
+                    event_type = str((d.envelope or {}).get("event_type"))
+                    streamed.append((event_type, stored_at, encode_event(d.body, stored_at)))
             elif self._same_event(d, result.existing.get(d.event_id)):
                 done.append(d)
                 self.metrics.duplicates.inc()
@@ -383,6 +382,7 @@ class Consumer:
             await self._dead_letter_all(conflicts)
         await self._ack(done)
         if streamed:
+            streamed.sort(key=lambda item: item[1])  # the hub keeps stored order (the resume cursor)
             self.hub.publish(streamed)
 
     @staticmethod
@@ -394,15 +394,22 @@ class Consumer:
 
     @staticmethod
     def _same_event(d: Delivery, stored: bytes | None) -> bool:
-        """Identical body, or the same JSON document (a redelivery may be re-serialised)."""
+        """Identical body, the same JSON document (a redelivery may be re-serialised), or the same document
+        but for the fields the producer filled in for this message (``x-filled-fields``, ADR 0030)."""
         if stored is None:
             return False
         if stored == d.body:
             return True
         try:
-            return parse_json(stored) == d.envelope
+            document = parse_json(stored)
         except JsonInvalid:
             return False
+        if document == d.envelope:
+            return True
+        filled = filled_fields(d.message.headers)
+        if not filled or not isinstance(document, dict) or d.envelope is None:
+            return False
+        return _without(document, filled) == _without(d.envelope, filled)
 
     async def _transient(self, batch: list[Delivery], exc: BaseException) -> None:
         """Keep every message. A database outage costs no attempts; a failure with the database up does."""
@@ -503,3 +510,24 @@ class Consumer:
             log.warning("ack after dead-lettering failed (%s)", exc)
         self.metrics.in_flight.dec()
         return True
+
+
+#: AMQP header naming the envelope fields the producer filled in, not the client (ADR 0030)
+FILLED_HEADER = "x-filled-fields"
+#: the only fields that header may exclude from the duplicate comparison
+FILLABLE = frozenset({"timestamp", "version", "source", "trace_context"})
+
+
+def filled_fields(headers: Mapping[str, Any] | None) -> frozenset[str]:
+    """The :data:`FILLABLE` fields named by ``x-filled-fields`` (comma-separated); other names are ignored,
+    so the header can never exclude ``payload`` or any other client field from the comparison."""
+    value = (headers or {}).get(FILLED_HEADER)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(name.strip() for name in value.split(",")) & FILLABLE
+
+
+def _without(document: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key not in names}

@@ -37,18 +37,26 @@ ROW_ERRORS: tuple[type[BaseException], ...] = (psycopg.DataError, psycopg.Integr
 
 _MIGRATION_LOCK = 0x33600D  # pg_advisory_lock key: one migrator at a time
 
+# stored_at is strictly increasing in insertion order (the stream's resume cursor, ADR 0031): each row gets
+# max(now, the newest stored_at + 1 us) plus its position in the batch, in microseconds (index of 0002).
 _INSERT = """
 WITH input AS (
-    SELECT b.raw, b.rk, COALESCE(b.doc, convert_from(b.raw, 'UTF8'))::jsonb AS env
-    FROM unnest(%s::bytea[], %s::text[], %s::text[]) AS b(raw, rk, doc)
+    SELECT b.raw, b.rk, COALESCE(b.doc, convert_from(b.raw, 'UTF8'))::jsonb AS env, b.ord
+    FROM unnest(%s::bytea[], %s::text[], %s::text[]) WITH ORDINALITY AS b(raw, rk, doc, ord)
+),
+base AS (
+    SELECT GREATEST(clock_timestamp(),
+                    (SELECT max(stored_at) FROM events) + interval '1 microsecond') AS at
 )
 INSERT INTO events (event_id, event_type, "timestamp", version, source, correlation_ids, agent_context,
-                    payload, trace_context, envelope, routing_key, raw_body)
+                    payload, trace_context, envelope, routing_key, raw_body, stored_at)
 SELECT (env ->> 'event_id')::uuid, env ->> 'event_type', (env ->> 'timestamp')::timestamptz,
        env ->> 'version', env -> 'source',
        ARRAY(SELECT jsonb_array_elements_text(env -> 'correlation_ids'))::uuid[],
-       env -> 'agent_context', env -> 'payload', env -> 'trace_context', env, rk, raw
-FROM input
+       env -> 'agent_context', env -> 'payload', env -> 'trace_context', env, rk, raw,
+       base.at + (ord - 1) * interval '1 microsecond'
+FROM input CROSS JOIN base
+ORDER BY ord
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id, stored_at
 """
@@ -140,6 +148,15 @@ class EventQuery:
 class StoredEvent:
     """A row as the API needs it: the raw body (the envelope as published) and its storage time."""
 
+    body: bytes
+    stored_at: datetime
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    """A row replayed to a resuming stream subscriber."""
+
+    event_type: str
     body: bytes
     stored_at: datetime
 
@@ -359,6 +376,16 @@ class Storage:
                 cur = await conn.execute(f"SELECT count(*) FROM events WHERE {where}", params)
                 (total,) = await cur.fetchone() or (0,)
         return rows, int(total)
+
+    async def events_after(self, after: datetime, limit: int) -> list[StreamRow]:
+        """Events stored after ``after``, oldest first (the stream's replay, ADR 0031)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT event_type, raw_body, stored_at FROM events WHERE stored_at > %s "
+                "ORDER BY stored_at LIMIT %s",
+                [after, limit],
+            )
+            return [StreamRow(t, bytes(raw), at) for t, raw, at in await cur.fetchall()]
 
     async def get_event(self, event_id: UUID) -> StoredEvent | None:
         """The stored event with this id, or None."""

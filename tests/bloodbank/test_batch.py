@@ -141,3 +141,13 @@ def test_broker_unavailable_for_every_valid_item_is_503(client_factory: Factory)
     failed, invalid = response.json()["results"]
     assert failed["status"] == "failed" and "not confirmed by the broker" in failed["detail"]
     assert invalid["status"] == "invalid"
+
+
+def test_batch_names_the_filled_fields_per_event(client_factory: Factory, tap: Tap) -> None:
+    """ADR 0030: each message of a batch names the fields Bloodbank filled for that event only."""
+    full = make_envelope("github.pr.opened.v1")
+    partial = {"event_type": "github.pr.opened.v1", "payload": sample_payload("github.pr.opened.v1")}
+    response = client_factory().post("/events/batch", json=[full, partial])
+    assert response.status_code == 202, response.text
+    filled = {m.envelope["event_id"] == full["event_id"]: m.headers["x-filled-fields"] for m in tap.take(2)}
+    assert filled == {True: "trace_context", False: "timestamp,version,source,trace_context"}

@@ -71,7 +71,11 @@ def test_partial_event_is_completed_published_and_confirmed(client_factory: Fact
     assert envelope["trace_context"]["span_id"] != "00f067aa0ba902b7"
     assert message.properties.delivery_mode == 2 and message.properties.content_type == "application/json"
     expected = "sha256=" + hmac.new(b"two", message.body, hashlib.sha256).hexdigest()
-    assert message.headers == {"x-signature": expected, "x-signature-key-id": "k2"}
+    assert message.headers == {
+        "x-signature": expected,
+        "x-signature-key-id": "k2",
+        "x-filled-fields": "timestamp,version,source,trace_context",  # what Bloodbank chose (ADR 0030)
+    }
 
 
 def test_full_envelope_is_published_unchanged(client_factory: Factory, tap: Tap) -> None:
@@ -86,6 +90,18 @@ def test_full_envelope_is_published_unchanged(client_factory: Factory, tap: Tap)
     received = tap.take(1)[0].envelope
     assert received.pop("trace_context")
     assert received == envelope
+
+
+def test_only_fields_bloodbank_filled_are_named_in_x_filled_fields(client_factory: Factory, tap: Tap) -> None:
+    """ADR 0030: a consumer ignores exactly the named fields when comparing a retry with the stored event."""
+    client = client_factory()
+    complete = {**make_envelope(), "trace_context": {"trace_id": "1" * 32, "span_id": "2" * 16}}
+    no_source = {k: v for k, v in make_envelope().items() if k not in ("source", "version")}
+    for body in (complete, no_source):
+        assert client.post("/events", json=body).status_code == 202
+    first, second = tap.take(2)
+    assert "x-filled-fields" not in first.headers  # the caller gave every field
+    assert second.headers["x-filled-fields"] == "version,source,trace_context"
 
 
 def test_publish_span_is_a_child_of_traceparent(client_factory: Factory, tap: Tap) -> None:

@@ -89,7 +89,8 @@ async def test_message_properties_headers_and_routing_key(
     assert props.message_id == envelope["event_id"]
     assert props.content_type == "application/json"
     assert before <= props.timestamp <= int(time.time())
-    assert message.headers == {}  # no signing key configured: no signature headers
+    # no signing key configured: no signature headers; the publisher filled trace_context (ADR 0030)
+    assert message.headers == {"x-filled-fields": "trace_context"}
     received = message.envelope
     trace_context = received.pop("trace_context")
     assert received == envelope  # everything else byte-for-byte what the caller gave
@@ -104,7 +105,11 @@ async def test_signed_with_the_active_key_over_the_exact_body(
         await publisher.publish(make_envelope())
     (message,) = tap.take(1)
     expected = hmac.new(b"n3w", message.body, hashlib.sha256).hexdigest()
-    assert message.headers == {"x-signature": f"sha256={expected}", "x-signature-key-id": "new"}
+    assert message.headers == {
+        "x-signature": f"sha256={expected}",
+        "x-signature-key-id": "new",
+        "x-filled-fields": "trace_context",
+    }
     assert signer.verify(message.body, message.headers)
     assert not signer.verify(message.body.replace(b"}", b" }", 1), message.headers)
 

@@ -114,6 +114,38 @@ def test_same_id_with_a_different_body_is_a_duplicate_conflict(deployment: Deplo
     assert stored["payload"]["title"] == event["payload"]["title"]
 
 
+def test_retry_differing_only_in_fields_the_producer_filled_is_a_duplicate(deployment: Deployment) -> None:
+    """ADR 0030: fields named in ``x-filled-fields`` are left out of the comparison with the stored event."""
+    event = envelope("github.pr.opened.v1", trace_context={"trace_id": "1" * 32, "span_id": "1" * 16})
+    deployment.publish(event, headers={"x-filled-fields": "timestamp,trace_context"})
+    deployment.wait_stored([event["event_id"]])
+    retry = {
+        **event,
+        "timestamp": "2030-01-01T00:00:00Z",
+        "trace_context": {"trace_id": "2" * 32, "span_id": "2" * 16},
+    }
+    deployment.publish(retry, headers={"x-filled-fields": "timestamp,trace_context"})
+    # the same retry without the header, behind it in the queue, is a conflict: once it is dead-lettered,
+    # the first retry has been handled
+    without = deployment.publish({**retry, "source": {**retry["source"], "app": "other"}})
+    (dead,) = deployment.dead_letters(1)
+    assert (dead.body, dead.reason) == (without, "duplicate_conflict")
+    stored = deployment.get(f"/events/{event['event_id']}").json()
+    assert stored["timestamp"] == event["timestamp"] and stored["trace_context"] == event["trace_context"]
+    assert deployment.stored_count([event["event_id"]]) == 1
+
+
+def test_x_filled_fields_never_hides_a_client_field(deployment: Deployment) -> None:
+    """Only timestamp, version, source and trace_context can be named: naming payload changes nothing."""
+    event = envelope("github.pr.opened.v1")
+    deployment.publish(event)
+    deployment.wait_stored([event["event_id"]])
+    forged = {**event, "payload": {**event["payload"], "title": "something else"}}
+    body = deployment.publish(forged, headers={"x-filled-fields": "payload, trace_context"})
+    (dead,) = deployment.dead_letters(1)
+    assert (dead.body, dead.reason) == (body, "duplicate_conflict")
+
+
 def test_conflict_inside_one_batch(deployment: Deployment) -> None:
     first = envelope("github.pr.opened.v1")
     second = {**first, "payload": {**first["payload"], "title": "other"}}

@@ -126,19 +126,91 @@ def test_migrations_are_numbered_in_order() -> None:
     assert "CREATE TABLE events" in found[0][2]
 
 
-def test_hub_filters_and_marks_slow_subscribers() -> None:
-    import asyncio
+def test_topic_matching_agrees_with_a_regex_on_small_patterns() -> None:
+    """Word-by-word matching gives the answers of the (backtracking) regex translation, exhaustively."""
+    import itertools
+    import re
 
-    from reference_impl.candystore.stream import Hub
+    def regex(pattern: str) -> re.Pattern[str]:
+        parts = {"#": r"(?:\.[^.]*)*", "*": r"\.[^.]*"}
+        return re.compile("^" + "".join(parts.get(w, r"\." + re.escape(w)) for w in pattern.split(".")) + "$")
+
+    words = ["a", "b", "*", "#"]
+    keys = [".".join(k) for n in range(1, 5) for k in itertools.product("ab", repeat=n)]
+    for n in range(1, 5):
+        for combo in itertools.product(words, repeat=n):
+            pattern = ".".join(combo)
+            compiled = regex(pattern)
+            for key in keys:
+                assert topic_matches(pattern, key) is (compiled.match("." + key) is not None), (pattern, key)
+
+
+def test_hostile_filter_costs_microseconds_not_seconds() -> None:
+    import time
+
+    from reference_impl.candystore.stream import TopicFilter
+
+    hostile = TopicFilter.parse("#." * 31 + "zz")
+    key = ".".join(["ab"] * 30) + ".v1"  # a backtracking regex takes far longer than a lifetime here
+    began = time.perf_counter()
+    for _ in range(100):
+        assert not hostile.matches(key)
+    assert time.perf_counter() - began < 0.5
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("", "non-empty"),
+        ("a" * 256, "longer than 255 characters"),
+        (".".join("a" * 33), "more than 32 words"),
+    ],
+)
+def test_filter_limits(pattern: str, problem: str) -> None:
+    from reference_impl.candystore.stream import FilterInvalid, TopicFilter
+
+    with pytest.raises(FilterInvalid, match=problem):
+        TopicFilter.parse(pattern)
+    TopicFilter.parse(".".join("a" * 32))  # at the limits
+    TopicFilter.parse("a" * 255)
+
+
+def test_hub_is_one_bounded_buffer_read_at_each_subscriber_s_pace() -> None:
+    import asyncio
+    from datetime import timedelta
+
+    from reference_impl.candystore.stream import Hub, TopicFilter
+
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def at(n: int) -> datetime:
+        return t0 + timedelta(microseconds=n)
 
     async def scenario() -> None:
-        hub = Hub(queue_size=2)
-        everything, github = hub.subscribe(), hub.subscribe("github.#")
-        hub.publish([("github.pr.opened.v1", b"1"), ("n8n.workflow.completed.v1", b"2")])
-        hub.publish([("github.pr.opened.v1", b"3")])
-        assert everything.overflowed and everything.queue.qsize() == 2
-        assert not github.overflowed and [github.queue.get_nowait() for _ in range(2)] == [b"1", b"3"]
+        hub = Hub(size=3)
+        everything = hub.subscribe(None)
+        github = hub.subscribe(TopicFilter.parse("github.#"))
+        hub.publish([("github.pr.opened.v1", at(1), b"1"), ("n8n.workflow.completed.v1", at(2), b"2")])
+        assert [i.data for i in hub.read(github)] == [b"1", b"2"]  # filtering is the reader's business
+        assert github.wants("github.pr.opened.v1") and not github.wants("n8n.workflow.completed.v1")
+        github.seq = 2
+        hub.publish([("github.pr.opened.v1", at(3), b"3"), ("github.pr.opened.v1", at(4), b"4")])
+        assert len(hub.items) == 3 and hub.base_seq == 1
+        assert hub.behind(everything) and not hub.behind(github)
+        assert hub.resume_cursor(everything) == at(1) - timedelta(
+            microseconds=1
+        )  # got nothing: from the start
+        everything.cursor = at(2)
+        assert hub.resume_cursor(everything) == at(2)
+        late = hub.subscribe(None)
+        assert late.seq == 4 and late.cursor is None and hub.resume_cursor(late) is None
+        waiting = asyncio.ensure_future(hub.wait(late))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        hub.publish([("x.y.v1", at(5), b"5")])
+        await asyncio.wait_for(waiting, 1)
+        assert hub.resume_cursor(late) == at(5) - timedelta(microseconds=1)
         hub.unsubscribe(everything)
-        assert hub.subscribers == {github}
+        assert hub.subscribers == {github, late}
 
     asyncio.run(scenario())
