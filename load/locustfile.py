@@ -20,12 +20,31 @@ PUBLISHED: list[tuple[str, float]] = []
 STATUSES: dict[int, int] = {}
 
 
-class BloodbankProducer(FastHttpUser):
-    """Publishes one valid envelope per task at ``HARNESS_LOAD_RATE`` requests/s per user."""
+def _rate_from_env() -> float:
+    text = os.environ.get("HARNESS_LOAD_RATE", "50")
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if rate <= 0:
+        raise ValueError(f"HARNESS_LOAD_RATE must be a positive number of requests/s, not {text!r}")
+    return rate
 
-    wait_time = constant_throughput(float(os.environ.get("HARNESS_LOAD_RATE", "50")))
+
+class BloodbankProducer(FastHttpUser):
+    """Publishes one valid envelope per task at ``rate`` requests/s per user.
+
+    ``harness load`` sets ``rate`` on the class before the users start; left at ``None`` (a standalone
+    ``locust -f`` run), each user reads ``HARNESS_LOAD_RATE`` (default 50) when it starts.
+    """
+
+    rate: float | None = None
+
+    def wait_time(self) -> float:
+        return self._pacing(self)
 
     def on_start(self) -> None:
+        self._pacing = constant_throughput(self.rate if self.rate is not None else _rate_from_env())
         self.types = registry().event_types
         key = os.environ.get("HARNESS_API_KEY")
         self.headers = {"X-API-Key": key} if key else {}

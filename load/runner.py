@@ -72,12 +72,17 @@ def _dlq_size(amqp_url: str | None, dlq: str) -> float | None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.api_key:
         os.environ["HARNESS_API_KEY"] = args.api_key
-    os.environ["HARNESS_LOAD_RATE"] = str(args.rate)
+    locustfile.BloodbankProducer.rate = args.rate
     env = Environment(user_classes=[locustfile.BloodbankProducer], host=args.bloodbank_url)
     runner = env.create_local_runner()
     runner.start(args.users, spawn_rate=args.users)
+    # The event loop's clock was cached when the hub started (before the imports above); without a refresh
+    # the timer fires early by the time those took and the run is shorter than --duration.
+    gevent.get_hub().loop.update_now()
+    started = time.monotonic()
     gevent.spawn_later(args.duration, runner.quit)
     runner.greenlet.join()
+    elapsed = time.monotonic() - started
     total = env.stats.total
     statuses = dict(locustfile.STATUSES)
     requests = total.num_requests
@@ -98,7 +103,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "requests": requests,
         "published": published,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "throughput_rps": round(requests / args.duration, 1) if args.duration else None,
+        "elapsed_seconds": round(elapsed, 2),
+        "throughput_rps": round(requests / elapsed, 1) if elapsed > 0 else None,
         "publish_latency_ms": {
             "p50": total.get_response_time_percentile(0.5),
             "p99": total.get_response_time_percentile(0.99),
@@ -142,6 +148,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("reports/load.json"))
     args = parser.parse_args(argv)
     args.duration = min(max(args.duration, 1.0), 600.0)
+    if args.rate <= 0 or args.users < 1:
+        parser.error("--rate must be > 0 requests/s and --users at least 1")
     return args
 
 

@@ -37,7 +37,9 @@ def test_judge_lists_every_sli_of_spec_section_5() -> None:
 
 
 @pytest.mark.integration
-def test_harness_load_short_run_writes_a_verdict(tmp_path) -> None:
+def test_harness_load_achieves_the_requested_rate(tmp_path) -> None:
+    """`--users 3 --rate 10 --duration 6` must give 30 req/s (± 15 %) for 6 s, not the default rate."""
+    users, rate, duration = 3, 10.0, 6
     out = tmp_path / "load.json"
     proc = subprocess.run(
         [
@@ -48,11 +50,11 @@ def test_harness_load_short_run_writes_a_verdict(tmp_path) -> None:
             "--backend",
             "local",
             "--duration",
-            "4",
+            str(duration),
             "--users",
-            "2",
+            str(users),
             "--rate",
-            "20",
+            str(rate),
             "--out",
             str(out),
         ],
@@ -63,7 +65,13 @@ def test_harness_load_short_run_writes_a_verdict(tmp_path) -> None:
     )
     assert out.exists(), f"no result written; stderr:\n{proc.stderr[-3000:]}"
     result = json.loads(out.read_text())
-    assert result["requests"] > 20 and result["published"] > 20
+    target = users * rate
+    achieved = result["requests"] / duration
+    assert abs(achieved - target) <= 0.15 * target, (
+        f"achieved {achieved:.1f} req/s ({result['requests']} requests in {duration} s), target {target:g}"
+    )
+    assert result["published"] == result["requests"]
+    assert abs(result["elapsed_seconds"] - duration) <= 1.0, result["elapsed_seconds"]
     verdict = {row["key"]: row for row in result["verdict"]}
     assert verdict["publish_success_rate"]["value"] == 100.0
     assert verdict["e2e_latency_p99_ms"]["value"] is not None
