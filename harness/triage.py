@@ -45,6 +45,7 @@ DESCRIPTIONS = {
     "batch": "Bloodbank has a batch route",
     "trace": "Candystore has a trace route",
     "list": "Candystore has a list route",
+    "stream": "Candystore has a stream route",
 }
 
 PROBE_TYPE = "n8n.workflow.completed.v1"
@@ -366,6 +367,9 @@ class Capabilities:
 
     def _probe_batch(self) -> Capability:
         return self._route_capability("batch", self.settings.surface.bloodbank.batch, "bloodbank")
+
+    def _probe_stream(self) -> Capability:
+        return self._route_capability("stream", self.settings.surface.candystore.stream, "candystore")
 
     def _probe_list(self) -> Capability:
         return self._route_capability("list", self.settings.surface.candystore.list, "candystore")

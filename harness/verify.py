@@ -22,6 +22,7 @@ SUITES: dict[str, list[str]] = {
     "fuzz": ["scenarios/fuzz"],
     "security": ["scenarios/security"],
     "faults": ["scenarios/faults"],
+    "stream": ["scenarios/stream"],
 }
 
 

@@ -18,7 +18,7 @@ import websockets
 
 from holyfields import make_envelope
 
-pytestmark = pytest.mark.security  # hostile clients of the stream; no suite of its own yet
+pytestmark = [pytest.mark.security, pytest.mark.needs("stream")]  # the "stream" suite of harness verify
 
 HOSTILE_FILTER = "#." * 31 + "zz"  # 32 words, 64 characters: inside the SPEC's bounds, matches nothing
 
