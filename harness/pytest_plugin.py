@@ -52,16 +52,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _config: pytest.Config | None = None
 
 
+class SettingsHandOver:
+    """pytest plugin that gives a session the caller's resolved :class:`Settings` (no argv round trip)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[SETTINGS_KEY] = self.settings
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _config
     _config = config
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    given = {name: config.getoption(f"harness_{name}") for name in OPTIONS}
-    try:
-        config.stash[SETTINGS_KEY] = Settings.resolve(given)
-    except ProfileError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    if SETTINGS_KEY not in config.stash:  # `harness verify` hands its Settings over as one object
+        given = {name: config.getoption(f"harness_{name}") for name in OPTIONS}
+        try:
+            config.stash[SETTINGS_KEY] = Settings.resolve(given)
+        except ProfileError as exc:
+            raise pytest.UsageError(str(exc)) from None
     # SIGTERM becomes an interrupt, so session fixtures (servers, databases) are torn down as on Ctrl-C.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, signal.default_int_handler)

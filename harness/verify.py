@@ -71,14 +71,13 @@ def run_verify(
         f"--rootdir={ROOT}",
         f"--junitxml={reports / 'junit.xml'}",
     ]
-    for name in OPTIONS:
-        value = getattr(settings, name)
-        if value:
-            args.append(f"--{name.replace('_', '-')}={value}")
     if fuzz_profile:
         args.append(f"--fuzz-profile={fuzz_profile}")
     args += extra or []
-    code = pytest.main(args, plugins=[SuiteCollector(report, paths, progress=sys.stdout)])
+    from harness.pytest_plugin import SettingsHandOver
+
+    plugins = [SettingsHandOver(settings), SuiteCollector(report, paths, progress=sys.stdout)]
+    code = pytest.main(args, plugins=plugins)
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")

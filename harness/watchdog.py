@@ -131,8 +131,11 @@ class Watchdog:
             sent = [(line, answered) for line, answered in self.sent[service]]
         first_unanswered = next((i for i, (_, ok) in enumerate(sent) if not ok), len(sent))
         answered_before = [line for line, _ in sent[:first_unanswered]]
-        last = answered_before[-1] if answered_before else (sent[0][0] if sent else "its first request")
-        title = f"{name} stopped answering after: {last[:120]}"
+        if answered_before:
+            title = f"{name} stopped answering after: {answered_before[-1][:120]}"
+        else:
+            base = self.clients[service].http.base_url
+            title = f"{name} does not answer at {base} (is it running there? --{service}-url)"
         detail = f"{how}. The last requests sent to {name}, oldest first:\n" + "\n".join(
             f"  {line}{'' if ok else '   <- no answer'}" for line, ok in sent
         )

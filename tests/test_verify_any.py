@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from harness.backends import Backend
 from harness.config import Settings
 from harness.mutants import serve
 from harness.mutants.apps import all_not_found, renamed_publish, stops_answering_after
+from harness.mutants.runner import verify_subprocess
 
 pytestmark = [pytest.mark.internal, pytest.mark.integration]
 
@@ -33,29 +33,17 @@ def run_verify(
     extra: list[str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], float]:
     """``harness verify`` in a subprocess, as a team runs it against its own services."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
-    env.update(backend.topology.env())
-    env["PACT_DO_NOT_TRACK"] = "true"
-    command = [sys.executable, "-m", "harness.cli", "verify"]
-    for suite in suites:
-        command += ["--suite", suite]
-    command += [
-        f"--bloodbank-url={bloodbank_url}",
-        f"--candystore-url={candystore_url}",
-        "--backend=external",
-        f"--amqp-url={backend.amqp_url}",
-        f"--database-url={backend.database_url}",
-        f"--signing-keys={settings.signing_keys}",
-        f"--api-keys={settings.api_keys}",
-        f"--reports={reports}",
-        *(extra or []),
-    ]
-    started = time.monotonic()
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    took = time.monotonic() - started
-    summary_file = reports / "summary.json"
-    assert summary_file.exists(), f"no summary.json:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    return run, json.loads(summary_file.read_text()), took
+    return verify_subprocess(
+        bloodbank_url=bloodbank_url,
+        candystore_url=candystore_url,
+        amqp_url=backend.amqp_url,
+        database_url=backend.database_url,
+        topology=backend.topology,
+        settings=settings,
+        reports=reports,
+        suites=suites,
+        extra=extra,
+    )
 
 
 def test_a_bloodbank_answering_404_everywhere_is_one_root_finding(
@@ -196,3 +184,26 @@ def test_probe_of_an_all_404_bloodbank_names_what_is_missing_without_crashing(tm
     assert "publish: No publish route: POST /events answered 404" in run.stdout, run.stdout
     assert "health: GET /healthz answered 404" in run.stdout, run.stdout
     assert took < 15, f"probe took {took:.1f} s"
+
+
+def test_a_bloodbank_that_never_answers_is_named_as_not_running(
+    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+) -> None:
+    """Nothing listens at the Bloodbank URL: one root finding saying so, not 'stopped answering'"""
+    if "candystore" not in reference_services:
+        pytest.skip("needs the reference Candystore of this session")
+    from harness.backends import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    run, summary, _ = run_verify(
+        backend,
+        harness_settings,
+        tmp_path / "reports",
+        bloodbank_url=nowhere,
+        candystore_url=reference_services["candystore"].url,
+        suites=["e2e"],
+    )
+    titles = [f["title"] for f in summary["findings"]]
+    assert run.returncode == 1 and titles == [
+        f"Bloodbank does not answer at {nowhere} (is it running there? --bloodbank-url)"
+    ], titles

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from starlette.responses import Response
 
+from harness.mutants.apps import renamed_publish
 from harness.mutants.proxy import Call, json_answer, proxy, rewrite_events
 
 App = Callable[[str], Any]
@@ -206,22 +207,6 @@ def _wedged_by_bad_event_type(upstream: str) -> Any:
         return None
 
     return proxy(upstream, before=before)
-
-
-def _renamed_publish(upstream: str) -> Any:
-    async def before(call: Call) -> Response | None:
-        if call.method == "POST" and call.path == "/events":
-            return json_answer({"detail": "Not Found"}, 404)
-        if call.method == "POST" and call.path == "/api/v2/publish":
-            call.path = "/events"
-        return None
-
-    async def after(call: Call, answer: httpx.Response) -> Response | None:
-        if call.path == "/events" and answer.status_code == 202:
-            return Response(answer.content, status_code=200, media_type="application/json")
-        return None
-
-    return proxy(upstream, before=before, after=after)
 
 
 def _bare_array_list(upstream: str) -> Any:
@@ -435,7 +420,7 @@ MUTANTS: list[Mutant] = [
         "publish route renamed (POST /api/v2/publish) answering 200",
         r"No publish route: POST /events answered 404",
         ("e2e",),
-        bloodbank=_renamed_publish,
+        bloodbank=renamed_publish,
     ),
     Mutant(
         "wedged-publisher",
