@@ -283,6 +283,17 @@ def create_app(settings: Settings | None = None, *, run_consumer: bool = True) -
             await _live(websocket, sub, receiver)
         except (WebSocketDisconnect, _ClientGone):
             pass
+        except (
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            psycopg_pool.PoolTimeout,
+            TimeoutError,
+        ) as exc:
+            log.warning("stream replay failed: %s", exc)  # the database is down: the client can resume later
+            resume = hub.resume_cursor(sub)
+            hint = rfc3339(resume) if resume is not None else after
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await websocket.close(code=1011, reason=f"database unavailable; resume with ?after={hint}")
         finally:
             if receiver is not None:
                 receiver.cancel()

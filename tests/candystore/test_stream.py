@@ -11,10 +11,11 @@ from urllib.parse import urlencode
 
 import httpx
 import pika
+import psycopg
 import pytest
 import websockets
 
-from .helpers import Deployment, dumps, envelope
+from .helpers import Deployment, database_url_for, dumps, envelope
 
 pytestmark = pytest.mark.integration
 
@@ -282,3 +283,31 @@ def test_a_subscriber_too_slow_is_told_how_to_resume_and_loses_nothing(deploymen
     assert closed.rcvd is not None and closed.rcvd.code == 1013, f"closed with {closed.rcvd}"
     assert closed.rcvd.reason.startswith("too slow; resume with ?after="), closed.rcvd.reason
     assert [e["event_id"] for e in got + resumed] == wanted, "events lost or repeated across the resume"
+
+
+def test_a_resume_while_the_database_is_unavailable_is_closed_with_a_cursor(
+    deployment_factory, backend
+) -> None:
+    own = deployment_factory(CANDYSTORE_DB_TIMEOUT_MS="1000")
+    event = envelope("github.pr.opened.v1")
+    own.publish(event)
+    own.wait_stored([event["event_id"]])
+    name = own.database_url.rsplit("/", 1)[1].split("?")[0]
+    admin = database_url_for(backend.database_url, "postgres")
+    after = "2020-01-01T00:00:00.000000Z"
+
+    def set_connections(allowed: bool) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
+            if not allowed:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+                )
+
+    set_connections(False)
+    try:
+        closed = asyncio.run(_closed(_ws_url(own, after=after)))
+    finally:
+        set_connections(True)
+    assert closed.rcvd is not None and closed.rcvd.code == 1011, f"closed with {closed.rcvd}"
+    assert closed.rcvd.reason == f"database unavailable; resume with ?after={after}"
