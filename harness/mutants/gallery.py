@@ -274,7 +274,6 @@ MUTANTS: list[Mutant] = [
         r"event_id: expected present, actual missing|without its event_id",
         FIELDS,
         candystore=lambda u: rewrite_events(u, _renamed_id),
-        fast=True,
         related=r"event_id",
     ),
     Mutant(
@@ -316,6 +315,7 @@ MUTANTS: list[Mutant] = [
         ("e2e", "security"),
         candystore=_ignore_param("session_id"),
         related=r"session_id",
+        fast=True,
     ),
     Mutant(
         "has-more-omitted",
