@@ -9,7 +9,6 @@ other error findings of the same run are false positives.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -514,7 +513,3 @@ ALL_AT_ONCE_PARTS = (
 
 def by_name() -> dict[str, Mutant]:
     return {m.name: m for m in [*MUTANTS, ALL_AT_ONCE]}
-
-
-def dumps(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, indent=2, sort_keys=True)
