@@ -192,6 +192,7 @@ def load(args: argparse.Namespace) -> int:
     import dataclasses
     import subprocess
 
+    from harness._layout import suites_root
     from harness.stack import Stack
 
     settings = dataclasses.replace(settings_from(args), rate_limited=False)
@@ -217,6 +218,8 @@ def load(args: argparse.Namespace) -> int:
             f"--out={args.out}",
         ]
         env = dict(os.environ)
+        # load/ is a folder of the checkout, harness/_suites/load in the wheel
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(suites_root()), env.get("PYTHONPATH")]))
         if settings.api_key:
             env["HARNESS_API_KEY"] = settings.api_key
         return subprocess.run(argv, env=env, check=False).returncode

@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
-FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "envelopes"
+from harness._layout import suites_root
+
+FIXTURE_DIR = suites_root() / "fixtures" / "envelopes"
 REASONS = ("envelope_invalid", "payload_invalid", "json_invalid")
 
 

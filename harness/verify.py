@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness._layout import suites_root
 from harness.backends._external import redact_url
 from harness.config import OPTIONS, Settings
 from harness.report import RunReport, SuiteCollector, contract_matrix_lines
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = suites_root()
 
 #: suite name -> test paths (relative to the project root)
 SUITES: dict[str, list[str]] = {
@@ -77,7 +79,12 @@ def run_verify(
     from harness.pytest_plugin import SettingsHandOver
 
     plugins = [SettingsHandOver(settings), SuiteCollector(report, paths, progress=sys.stdout)]
-    code = pytest.main(args, plugins=plugins)
+    os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no usage report from the Pact libraries
+    sys.path.insert(0, str(ROOT))  # `from scenarios import ...` inside the suites, checkout or wheel
+    try:
+        code = pytest.main(args, plugins=plugins)
+    finally:
+        sys.path.remove(str(ROOT))
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")

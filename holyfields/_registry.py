@@ -6,6 +6,7 @@ import difflib
 import json
 from collections.abc import Callable, Mapping
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,16 @@ from holyfields._validate import (
     to_issue,
 )
 
-#: the contract folder of this repository (Holyfields' schemas)
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "contracts" / "schemas"
+
+def _contracts_dir() -> Path:
+    """The folder holding ``schemas/`` and ``generated/``: the package itself when installed from the wheel
+    (package data), the checkout's ``contracts/`` otherwise (the editable source of truth)."""
+    package = Path(str(files("holyfields")))
+    return package if (package / "schemas").is_dir() else package.parent / "contracts"
+
+
+#: Holyfields' schemas (``contracts/schemas`` of the repository, ``holyfields/schemas`` in the wheel)
+SCHEMA_DIR = _contracts_dir() / "schemas"
 ENVELOPE_FILE = "core/event-envelope.v1.schema.json"
 EVENT_TYPES_FILE = "event_types.schema.json"
 SCHEMA_SUFFIX = ".schema.json"

@@ -14,8 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from harness._layout import suites_root
+
 #: the committed pact files
-PACT_DIR = Path(__file__).resolve().parents[2] / "contracts" / "pacts"
+PACT_DIR = suites_root() / "contracts" / "pacts"
 
 #: top-level ``metadata`` keys that name the writing library, not the contract
 VOLATILE_METADATA = ("pactRust", "pactPython")

@@ -26,8 +26,6 @@ from harness.mutants._serve import serve
 from harness.mutants.gallery import ALL_AT_ONCE, ALL_AT_ONCE_PARTS, MUTANTS, Mutant, by_name
 from holyfields.topology import Topology
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @dataclass
 class Servers:
@@ -70,7 +68,7 @@ def verify_subprocess(
         *(extra or []),
     ]
     started = time.monotonic()
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     took = time.monotonic() - started
     summary_file = reports / "summary.json"
     if not summary_file.exists():

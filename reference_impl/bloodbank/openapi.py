@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reference_impl._contract import openapi_file
 from reference_impl.bloodbank.config import BloodbankConfig
 
-OPENAPI_PATH = Path(__file__).resolve().parents[2] / "contracts" / "openapi" / "bloodbank.openapi.json"
+OPENAPI_PATH = openapi_file("bloodbank.openapi.json")
 EXPORT_COMMAND = "python -m reference_impl.bloodbank --export-openapi"
 
 

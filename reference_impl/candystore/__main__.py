@@ -10,7 +10,9 @@ import logging
 import sys
 from pathlib import Path
 
-CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "openapi" / "candystore.openapi.json"
+from reference_impl._contract import openapi_file
+
+CONTRACT = openapi_file("candystore.openapi.json")
 
 
 def main(argv: list[str] | None = None) -> int:
