@@ -21,13 +21,8 @@ def pg_proxy(backend: Backend) -> Iterator[TcpProxy]:
         yield proxy
 
 
-def _via(proxy: TcpProxy, url: str) -> str:
-    host_port = url.split("@", 1)[1].split("/", 1)[0]
-    return url.replace(host_port, f"127.0.0.1:{proxy.port}")
-
-
 def test_forwards_and_cuts_postgres(pg_proxy: TcpProxy, backend: Backend) -> None:
-    url = _via(pg_proxy, backend.database_url)
+    url = pg_proxy.url(backend.database_url)
     conn = psycopg.connect(url, autocommit=True)
     assert conn.execute("select 41 + 1").fetchone() == (42,)
     assert pg_proxy.open_connections == 1
@@ -44,7 +39,7 @@ def test_forwards_and_cuts_postgres(pg_proxy: TcpProxy, backend: Backend) -> Non
 def test_cut_breaks_an_amqp_connection_and_restore_lets_it_reconnect(backend: Backend) -> None:
     port = int(backend.amqp_url.rsplit(":", 1)[1].split("/")[0])
     with TcpProxy("127.0.0.1", port) as proxy:
-        url = _via(proxy, backend.amqp_url)
+        url = proxy.url(backend.amqp_url)
         connection = pika.BlockingConnection(pika.URLParameters(url))
         channel = connection.channel()
         channel.queue_declare("", exclusive=True)
@@ -63,7 +58,7 @@ def test_cut_breaks_an_amqp_connection_and_restore_lets_it_reconnect(backend: Ba
 def test_delay_slows_but_delivers(pg_proxy: TcpProxy, backend: Backend) -> None:
     import time
 
-    url = _via(pg_proxy, backend.database_url)
+    url = pg_proxy.url(backend.database_url)
     with psycopg.connect(url, autocommit=True) as conn:
         pg_proxy.set_delay(0.2)
         began = time.monotonic()
@@ -75,7 +70,7 @@ def test_delay_slows_but_delivers(pg_proxy: TcpProxy, backend: Backend) -> None:
 def test_stop_closes_everything(backend: Backend) -> None:
     port = int(backend.database_url.rsplit(":", 1)[1].split("/")[0])
     proxy = TcpProxy("127.0.0.1", port).start()
-    conn = psycopg.connect(_via(proxy, backend.database_url), autocommit=True)
+    conn = psycopg.connect(proxy.url(backend.database_url), autocommit=True)
     proxy.stop()
     wait_until(lambda: conn.closed or _fails(conn), timeout=5, describe="connection closed by proxy stop")
 

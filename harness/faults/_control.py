@@ -23,16 +23,6 @@ from harness.backends._base import StartStop
 from harness.faults._proxy import TcpProxy
 
 
-def _port(url: str) -> int:
-    return int(url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-
-
-def via(url: str, port: int) -> str:
-    """``url`` with its host:port replaced by the loopback proxy's."""
-    host_port = url.split("@", 1)[1].split("/", 1)[0]
-    return url.replace(host_port, f"127.0.0.1:{port}")
-
-
 class FaultControl(StartStop):
     """Proxies in front of a started backend's servers, and the HTTP API that cuts them."""
 
@@ -44,8 +34,8 @@ class FaultControl(StartStop):
     def start(self) -> FaultControl:
         from harness.mutants import serve
 
-        self.proxies["amqp"] = TcpProxy("127.0.0.1", _port(self.backend.amqp_url)).start()
-        self.proxies["postgres"] = TcpProxy("127.0.0.1", _port(self.backend.database_url)).start()
+        self.proxies["amqp"] = TcpProxy.in_front_of(self.backend.amqp_url).start()
+        self.proxies["postgres"] = TcpProxy.in_front_of(self.backend.database_url).start()
         self._served = serve(self._app(), "fault-control").start()
         return self
 
@@ -55,11 +45,11 @@ class FaultControl(StartStop):
 
     @property
     def amqp_url(self) -> str:
-        return via(self.backend.amqp_url, self.proxies["amqp"].port)
+        return self.proxies["amqp"].url(self.backend.amqp_url)
 
     @property
     def database_url(self) -> str:
-        return via(self.backend.database_url, self.proxies["postgres"].port)
+        return self.proxies["postgres"].url(self.backend.database_url)
 
     def info(self) -> dict[str, Any]:
         return {

@@ -17,8 +17,22 @@ import threading
 from typing import Any
 
 
+def _host_port(url: str) -> str:
+    """``host:port`` of a server URL such as ``amqp://user:pw@host:port/vhost``."""
+    return url.split("@", 1)[1].split("/", 1)[0]
+
+
 class TcpProxy:
     """Forward ``127.0.0.1:<port>`` to ``target_host:target_port``, with fault controls."""
+
+    @classmethod
+    def in_front_of(cls, url: str) -> TcpProxy:
+        """A proxy (not started) to the loopback server ``url`` names."""
+        return cls("127.0.0.1", int(_host_port(url).rsplit(":", 1)[1]))
+
+    def url(self, url: str) -> str:
+        """``url`` with its host:port replaced by this proxy's: the same server, reached through it."""
+        return url.replace(_host_port(url), f"127.0.0.1:{self.port}")
 
     def __init__(self, target_host: str, target_port: int, *, listen_port: int = 0) -> None:
         self.target = (target_host, target_port)

@@ -12,15 +12,6 @@ from harness.faults._proxy import TcpProxy
 from harness.services import HEALTH_PATHS, ServiceProcess, service_env
 
 
-def _port(url: str) -> int:
-    return int(url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-
-
-def _via(url: str, port: int) -> str:
-    host_port = url.split("@", 1)[1].split("/", 1)[0]
-    return url.replace(host_port, f"127.0.0.1:{port}")
-
-
 class FaultStack(StartStop):
     """Local backend + proxies + reference Bloodbank and Candystore, all owned by one fault suite."""
 
@@ -36,12 +27,12 @@ class FaultStack(StartStop):
     def start(self) -> FaultStack:
         self.backend.start()
         root = Path(self.backend.root or ".")
-        self.amqp_proxy = TcpProxy("127.0.0.1", _port(self.backend.amqp_url)).start()
-        self.db_proxy = TcpProxy("127.0.0.1", _port(self.backend.database_url)).start()
+        self.amqp_proxy = TcpProxy.in_front_of(self.backend.amqp_url).start()
+        self.db_proxy = TcpProxy.in_front_of(self.backend.database_url).start()
         port = free_port()
         env = service_env("candystore", self.backend, port, self.settings)
-        env["CANDYSTORE_AMQP_URL"] = _via(self.backend.amqp_url, self.amqp_proxy.port)
-        env["CANDYSTORE_DATABASE_URL"] = _via(self.backend.database_url, self.db_proxy.port)
+        env["CANDYSTORE_AMQP_URL"] = self.amqp_proxy.url(self.backend.amqp_url)
+        env["CANDYSTORE_DATABASE_URL"] = self.db_proxy.url(self.backend.database_url)
         self.candystore = ServiceProcess(
             "candystore",
             env,

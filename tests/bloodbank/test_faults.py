@@ -33,14 +33,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 PATIENT = RetryConfig(retries=60, base_delay=0.05, max_delay=0.25)
 
 
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1].split("/")[0])
-
-
-def _via(proxy: TcpProxy, url: str) -> str:
-    return url.replace(f":{_port(url)}/", f":{proxy.port}/")
-
-
 async def _eventually(predicate: Callable[[], bool], describe: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -58,7 +50,7 @@ def _metric(client_get: Callable[[str], httpx.Response], name: str) -> float:
 
 @pytest.fixture
 def proxy(backend: Backend) -> Iterator[TcpProxy]:
-    with TcpProxy("127.0.0.1", _port(backend.amqp_url)) as running:
+    with TcpProxy.in_front_of(backend.amqp_url) as running:
         yield running
 
 
@@ -67,7 +59,7 @@ def proxy(backend: Backend) -> Iterator[TcpProxy]:
 async def test_publish_in_flight_during_a_cut_is_confirmed_after_restore(
     backend: Backend, isolated: Topology, tap: Tap, proxy: TcpProxy
 ) -> None:
-    publisher = Publisher(_via(proxy, backend.amqp_url), isolated, retry=PATIENT, reconnect_interval=0.05)
+    publisher = Publisher(proxy.url(backend.amqp_url), isolated, retry=PATIENT, reconnect_interval=0.05)
     await publisher.connect()
     try:
         await asyncio.to_thread(proxy.cut)
@@ -92,7 +84,7 @@ async def test_a_lasting_cut_fails_clearly_and_readiness_comes_back_by_itself(
     backend: Backend, isolated: Topology, proxy: TcpProxy
 ) -> None:
     retry = RetryConfig(retries=2, base_delay=0.01, max_delay=0.02)
-    publisher = Publisher(_via(proxy, backend.amqp_url), isolated, retry=retry, reconnect_interval=0.05)
+    publisher = Publisher(proxy.url(backend.amqp_url), isolated, retry=retry, reconnect_interval=0.05)
     await publisher.connect()
     try:
         await asyncio.to_thread(proxy.cut)
@@ -115,7 +107,7 @@ async def test_a_confirm_timeout_is_retried_on_a_fresh_connection(
     backend: Backend, isolated: Topology, tap: Tap, proxy: TcpProxy
 ) -> None:
     publisher = Publisher(
-        _via(proxy, backend.amqp_url), isolated, retry=PATIENT, confirm_timeout=0.2, reconnect_interval=0.05
+        proxy.url(backend.amqp_url), isolated, retry=PATIENT, confirm_timeout=0.2, reconnect_interval=0.05
     )
     await publisher.connect()
     try:
@@ -138,8 +130,8 @@ async def test_a_confirm_timeout_is_retried_on_a_fresh_connection(
 def test_http_readiness_and_503_follow_the_network(
     client_factory: Callable[..., TestClient], proxy: TcpProxy, backend: Backend, tap: Tap
 ) -> None:
-    quick = client_factory(amqp_url=_via(proxy, backend.amqp_url))
-    patient = client_factory(amqp_url=_via(proxy, backend.amqp_url), retry=PATIENT)
+    quick = client_factory(amqp_url=proxy.url(backend.amqp_url))
+    patient = client_factory(amqp_url=proxy.url(backend.amqp_url), retry=PATIENT)
     assert quick.get("/readyz").status_code == 200
     proxy.cut()
     wait_until(
