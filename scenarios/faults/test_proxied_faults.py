@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -45,42 +46,60 @@ def fault_control(harness_settings: Settings) -> Iterator[FaultControlClient]:
     client.close()
 
 
-def _run(
-    name: str,
-    target: str,
-    control: FaultControlClient,
+@dataclass
+class ProxiedRun:
+    """What a proxied fault run needs: the fault control, the targets, the observers, the report."""
+
+    control: FaultControlClient
+    bloodbank_url: str
+    candystore_url: str
+    amqp_url: str
+    topology: Any
+    settings: Settings
+    run_report: Any
+
+
+@pytest.fixture
+def proxied(
+    fault_control: FaultControlClient,
     bloodbank_url: str,
     candystore_url: str,
     amqp_url: str,
     topology: Any,
-    settings: Settings,
+    harness_settings: Settings,
     run_report: Any,
-) -> None:
+) -> ProxiedRun:
+    return ProxiedRun(
+        fault_control, bloodbank_url, candystore_url, amqp_url, topology, harness_settings, run_report
+    )
+
+
+def _run(name: str, target: str, run: ProxiedRun) -> None:
     ledger = Ledger(name)
     began = time.time()
-    traffic = Traffic(bloodbank_url, ledger, total=EVENTS, rate=150.0, api_key=settings.api_key)
-    with DeadLetterTap(amqp_url, topology) as tap:
+    traffic = Traffic(run.bloodbank_url, ledger, total=EVENTS, rate=150.0, api_key=run.settings.api_key)
+    with DeadLetterTap(run.amqp_url, run.topology) as tap:
         traffic.start()
         traffic.wait_accepted(EVENTS // 4)
         errors_before = dict(traffic.errors)
-        control.cut(target)
+        run.control.cut(target)
         try:
             time.sleep(CUT_SECONDS)  # the outage itself: its length is the experiment
         finally:
-            control.restore(target)
+            run.control.restore(target)
             ledger.fault_cleared()
         traffic.join(180)
         assert not traffic.is_alive(), f"{name}: the producer did not finish within 180 s"
 
         def observe() -> None:
-            ledger.observe_stored(api_stored_counts(candystore_url, since=began))
+            ledger.observe_stored(api_stored_counts(run.candystore_url, since=began))
             ledger.observe_dead_letters(tap.letters)
 
         wait_until_settled(ledger, observe, timeout=90)
     verdict = ledger.verdict()
     outage_errors = {k: v - errors_before.get(k, 0) for k, v in traffic.errors.items()}
     outage_errors = {k: v for k, v in outage_errors.items() if v > 0}
-    run_report.add_ledger(
+    run.run_report.add_ledger(
         name,
         {
             **verdict.as_dict(),
@@ -110,47 +129,11 @@ def _run(
     )
 
 
-def test_broker_connections_cut(
-    fault_control: FaultControlClient,
-    bloodbank_url: str,
-    candystore_url: str,
-    amqp_url: str,
-    topology: Any,
-    harness_settings: Settings,
-    run_report: Any,
-) -> None:
+def test_broker_connections_cut(proxied: ProxiedRun) -> None:
     """Broker connections cut for a few seconds: events lost, duplicated, or publish failed without retry."""
-    _run(
-        "proxied-broker-cut",
-        "amqp",
-        fault_control,
-        bloodbank_url,
-        candystore_url,
-        amqp_url,
-        topology,
-        harness_settings,
-        run_report,
-    )
+    _run("proxied-broker-cut", "amqp", proxied)
 
 
-def test_database_connections_cut(
-    fault_control: FaultControlClient,
-    bloodbank_url: str,
-    candystore_url: str,
-    amqp_url: str,
-    topology: Any,
-    harness_settings: Settings,
-    run_report: Any,
-) -> None:
+def test_database_connections_cut(proxied: ProxiedRun) -> None:
     """Database connections cut for a few seconds: events lost, duplicated, or dead-lettered."""
-    _run(
-        "proxied-database-cut",
-        "postgres",
-        fault_control,
-        bloodbank_url,
-        candystore_url,
-        amqp_url,
-        topology,
-        harness_settings,
-        run_report,
-    )
+    _run("proxied-database-cut", "postgres", proxied)
