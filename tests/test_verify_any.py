@@ -16,6 +16,7 @@ from harness.config import Settings
 from harness.mutants import serve
 from harness.mutants.apps import all_not_found, renamed_publish, stops_answering_after
 from harness.mutants.runner import verify_subprocess
+from holyfields.topology import Topology
 
 pytestmark = [pytest.mark.internal, pytest.mark.integration]
 
@@ -46,19 +47,25 @@ def run_verify(
     )
 
 
+@pytest.fixture(scope="module")
+def reference(reference_services: dict[str, Any]) -> dict[str, str]:
+    """URLs of this session's reference Bloodbank and Candystore (what the mutants stand in front of)."""
+    if {"candystore", "bloodbank"} - set(reference_services):
+        pytest.skip("needs the reference services of this session")
+    return {name: service.url for name, service in reference_services.items()}
+
+
 def test_a_bloodbank_answering_404_everywhere_is_one_root_finding(
-    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+    reference: dict[str, str], backend: Backend, harness_settings: Settings, tmp_path: Path
 ) -> None:
     """A Bloodbank whose every route is 404: one root finding, dependants blocked, Candystore still checked"""
-    if "candystore" not in reference_services:
-        pytest.skip("needs the reference Candystore of this session")
     with serve(all_not_found(), "all-404") as bloodbank:
         run, summary, took = run_verify(
             backend,
             harness_settings,
             tmp_path / "reports",
             bloodbank_url=bloodbank.url,
-            candystore_url=reference_services["candystore"].url,
+            candystore_url=reference["candystore"],
             suites=["e2e", "correlation", "dlq", "security", "fuzz", "contracts"],
         )
     output = run.stdout + run.stderr
@@ -76,18 +83,16 @@ def test_a_bloodbank_answering_404_everywhere_is_one_root_finding(
 
 
 def test_a_bloodbank_that_stops_answering_is_named_with_its_last_request(
-    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+    reference: dict[str, str], backend: Backend, harness_settings: Settings, tmp_path: Path
 ) -> None:
     """A Bloodbank that stops answering after one request: that request named, the run ends in bounded time"""
-    if {"candystore", "bloodbank"} - set(reference_services):
-        pytest.skip("needs the reference services of this session")
-    with serve(stops_answering_after(reference_services["bloodbank"].url, 1), "wedged") as bloodbank:
+    with serve(stops_answering_after(reference["bloodbank"], 1), "wedged") as bloodbank:
         run, summary, took = run_verify(
             backend,
             harness_settings,
             tmp_path / "reports",
             bloodbank_url=bloodbank.url,
-            candystore_url=reference_services["candystore"].url,
+            candystore_url=reference["candystore"],
             suites=["e2e", "security"],
             extra=["--request-timeout=2"],
         )
@@ -103,15 +108,13 @@ def test_a_bloodbank_that_stops_answering_is_named_with_its_last_request(
 
 
 def test_a_profile_names_a_renamed_publish_route_and_its_success_status(
-    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+    reference: dict[str, str], backend: Backend, harness_settings: Settings, tmp_path: Path
 ) -> None:
     """A publish route renamed and answering 200: one root finding without a profile, none with one"""
-    if {"candystore", "bloodbank"} - set(reference_services):
-        pytest.skip("needs the reference services of this session")
     profile = tmp_path / "team.toml"
     profile.write_text('[bloodbank]\npublish = "POST /api/v2/publish"\nsuccess = [200]\n')
-    with serve(renamed_publish(reference_services["bloodbank"].url), "renamed") as bloodbank:
-        urls = {"bloodbank_url": bloodbank.url, "candystore_url": reference_services["candystore"].url}
+    with serve(renamed_publish(reference["bloodbank"]), "renamed") as bloodbank:
+        urls = {"bloodbank_url": bloodbank.url, "candystore_url": reference["candystore"]}
         bare, bare_summary, _ = run_verify(
             backend, harness_settings, tmp_path / "bare", suites=["e2e"], **urls
         )
@@ -131,8 +134,10 @@ def test_a_profile_names_a_renamed_publish_route_and_its_success_status(
     print(f"renamed publish route with a profile: e2e {e2e} in {took:.1f} s")
 
 
-def _probe(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def _probe(*args: str, topology: Topology | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``harness probe`` in a subprocess, with the broker names of ``topology`` (SPEC defaults without)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    env.update(topology.env() if topology is not None else {})
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "harness.cli", "probe", *args],
@@ -146,28 +151,21 @@ def _probe(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
 
 
 def test_probe_reports_the_reference_stack_complete_and_drafts_a_profile(
-    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+    reference: dict[str, str], backend: Backend, harness_settings: Settings, tmp_path: Path
 ) -> None:
     """harness probe finds everything on the reference stack and writes a profile that loads"""
-    if {"candystore", "bloodbank"} - set(reference_services):
-        pytest.skip("needs the reference services of this session")
     from harness.profile import Profile
 
     draft = tmp_path / "draft.toml"
-    env_topology = [f"--amqp-url={backend.amqp_url}"]
-    os.environ.update(backend.topology.env())
-    try:
-        run, took = _probe(
-            f"--bloodbank-url={reference_services['bloodbank'].url}",
-            f"--candystore-url={reference_services['candystore'].url}",
-            f"--signing-keys={harness_settings.signing_keys}",
-            f"--api-keys={harness_settings.api_keys}",
-            *env_topology,
-            f"--write-profile={draft}",
-        )
-    finally:
-        for var in backend.topology.env():
-            os.environ.pop(var, None)
+    run, took = _probe(
+        f"--bloodbank-url={reference['bloodbank']}",
+        f"--candystore-url={reference['candystore']}",
+        f"--signing-keys={harness_settings.signing_keys}",
+        f"--api-keys={harness_settings.api_keys}",
+        f"--amqp-url={backend.amqp_url}",
+        f"--write-profile={draft}",
+        topology=backend.topology,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     for line in ("publish: works", "read_by_id: works", "trace: works", "dlq: works", "0 missing"):
         assert line in run.stdout, run.stdout
@@ -187,11 +185,9 @@ def test_probe_of_an_all_404_bloodbank_names_what_is_missing_without_crashing(tm
 
 
 def test_a_bloodbank_that_never_answers_is_named_as_not_running(
-    reference_services: dict[str, Any], backend: Backend, harness_settings: Settings, tmp_path: Path
+    reference: dict[str, str], backend: Backend, harness_settings: Settings, tmp_path: Path
 ) -> None:
     """Nothing listens at the Bloodbank URL: one root finding saying so, not 'stopped answering'"""
-    if "candystore" not in reference_services:
-        pytest.skip("needs the reference Candystore of this session")
     from harness.backends import free_port
 
     nowhere = f"http://127.0.0.1:{free_port()}"
@@ -200,7 +196,7 @@ def test_a_bloodbank_that_never_answers_is_named_as_not_running(
         harness_settings,
         tmp_path / "reports",
         bloodbank_url=nowhere,
-        candystore_url=reference_services["candystore"].url,
+        candystore_url=reference["candystore"],
         suites=["e2e"],
     )
     titles = [f["title"] for f in summary["findings"]]
