@@ -49,9 +49,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_config: pytest.Config | None = None
-
-
 class SettingsHandOver:
     """pytest plugin that gives a session the caller's resolved :class:`Settings` (no argv round trip)."""
 
@@ -64,8 +61,7 @@ class SettingsHandOver:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _config
-    _config = config
+    config.pluginmanager.register(BlockCounter(config), "harness-block-counter")
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     if SETTINGS_KEY not in config.stash:  # `harness verify` hands its Settings over as one object
@@ -111,19 +107,24 @@ def _harness_triage(request: pytest.FixtureRequest) -> Iterator[None]:
         watchdog.between_checks(used)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Counts, on each root finding, the checks it blocked."""
-    from harness.report import REPORT_KEY, is_blocked, skip_reason
-    from harness.triage import BLOCKED
+class BlockCounter:
+    """Counts, on each root finding of its session's report, the checks it blocked."""
 
-    if not (report.skipped and is_blocked(report)):
-        return
-    run = _config.stash.get(REPORT_KEY, None) if _config is not None else None
-    title = skip_reason(report).split(BLOCKED, 1)[1]
-    for finding in run.findings if run is not None else ():
-        if finding.get("root") and finding["title"] == title:
-            finding["blocks"] = finding.get("blocks", 0) + 1
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from harness.report import REPORT_KEY, is_blocked, skip_reason
+        from harness.triage import BLOCKED
+
+        run = self.config.stash.get(REPORT_KEY, None)
+        if run is None or not (report.skipped and is_blocked(report)):
             return
+        title = skip_reason(report).split(BLOCKED, 1)[1]
+        for finding in run.findings:
+            if finding.get("root") and finding["title"] == title:
+                finding["blocks"] = finding.get("blocks", 0) + 1
+                return
 
 
 @pytest.hookimpl(trylast=True)
