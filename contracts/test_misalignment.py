@@ -10,7 +10,6 @@ That the reference services themselves pass is the ordinary run of this suite.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 
 from harness.backends import Backend, free_port, wait_until
 from harness.config import Settings
+from harness.mutants.runner import verify_subprocess
 
 pytestmark = [pytest.mark.contract, pytest.mark.internal, pytest.mark.integration]
 
@@ -133,36 +133,18 @@ def test_contract_suite_names_every_defect_of_a_misaligned_stack(
     misaligned_stack: dict[str, str], backend: Backend, harness_settings: Settings, tmp_path: Path
 ) -> None:
     """harness verify --suite contracts fails against a misaligned Bloodbank/Candystore, naming each defect"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
-    env.update(backend.topology.env())
-    env["PACT_DO_NOT_TRACK"] = "true"
-    command = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "verify",
-        "--suite",
-        "contracts",
-        "--candystore-url",
-        misaligned_stack["candystore"],
-        "--bloodbank-url",
-        misaligned_stack["bloodbank"],
-        "--backend",
-        "external",
-        "--amqp-url",
-        backend.amqp_url,
-        "--database-url",
-        backend.database_url,
-        "--signing-keys",
-        harness_settings.signing_keys,
-        "--api-keys",
-        harness_settings.api_keys,
-        "--reports",
-        str(tmp_path / "reports"),
-        "--",
-        f"--ignore={Path(__file__).resolve()}",
-    ]
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run, _summary, _took = verify_subprocess(
+        bloodbank_url=misaligned_stack["bloodbank"],
+        candystore_url=misaligned_stack["candystore"],
+        amqp_url=backend.amqp_url,
+        database_url=backend.database_url,
+        topology=backend.topology,
+        settings=harness_settings,
+        reports=tmp_path / "reports",
+        suites=["contracts"],
+        extra=["--", f"--ignore={Path(__file__).resolve()}"],
+        timeout=300,
+    )
     output = run.stdout + run.stderr
     tail = output[output.find("harness verify: summary") :][-6000:] or output[-6000:]
     assert run.returncode != 0, f"harness verify passed against the misaligned stack:\n{tail}"
