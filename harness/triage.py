@@ -156,23 +156,14 @@ class Capabilities:
     def _probe_inject(self) -> Capability:
         import pika.exceptions
 
-        from harness.probes import RawPublisher, encode
+        from harness.probes import encode
         from holyfields import make_envelope
 
         self._fixture("candystore_url")  # Candystore declares its queue; it must be up
         topology = self._fixture("topology")
         envelope = make_envelope(PROBE_TYPE, source=PROBE_SOURCE)
         try:
-            publisher = RawPublisher(self._fixture("amqp_url"), topology)
-        except pika.exceptions.AMQPError as exc:
-            return Capability("inject", False, "The broker refuses the harness's connection", repr(exc))
-        try:
-            publisher.publish(
-                encode(envelope),
-                PROBE_TYPE,
-                message_id=envelope["event_id"],
-                signing_key=self.settings.signing_key,
-            )
+            self._publish_raw(encode(envelope), envelope["event_id"])
         except pika.exceptions.UnroutableError:
             return Capability(
                 "inject",
@@ -190,14 +181,25 @@ class Capabilities:
                 f"{exc.reply_code} {exc.reply_text}. If the target's exchange is named differently, set "
                 f"[broker] exchange in a profile (or HARNESS_EXCHANGE).",
             )
+        except pika.exceptions.AMQPConnectionError as exc:
+            return Capability("inject", False, "The broker refuses the harness's connection", repr(exc))
         except pika.exceptions.AMQPError as exc:
             return Capability("inject", False, f"Cannot publish to exchange {topology.exchange!r}", repr(exc))
+        return Capability("inject", True, event_id=envelope["event_id"])
+
+    def _publish_raw(self, body: bytes, message_id: str) -> None:
+        """One message into the main exchange, as another producer would send it (signed when the run
+        signs); pika's exceptions propagate."""
+        from harness.probes import RawPublisher
+
+        publisher = RawPublisher(self._fixture("amqp_url"), self._fixture("topology"))
+        try:
+            publisher.publish(body, PROBE_TYPE, message_id=message_id, signing_key=self.settings.signing_key)
         finally:
             try:
                 publisher.close()
             except Exception:
-                pass
-        return Capability("inject", True, event_id=envelope["event_id"])
+                pass  # the channel was closed by the broker's answer: nothing left to close
 
     def _probe_read_by_id(self) -> Capability:
         client = self._fixture("candystore")
@@ -268,7 +270,7 @@ class Capabilities:
         but never used is no DLQ)."""
         import pika.exceptions
 
-        from harness.probes import DeadLetterTap, RawPublisher
+        from harness.probes import DeadLetterTap
 
         self._fixture("candystore_url")  # Candystore declares the dead-letter exchange
         topology = self._fixture("topology")
@@ -290,13 +292,7 @@ class Capabilities:
                 return inject
             poison = f"harness dlq probe {uuid.uuid4()}".encode()
             message_id = str(uuid.uuid4())
-            publisher = RawPublisher(amqp_url, topology)
-            try:
-                publisher.publish(
-                    poison, PROBE_TYPE, message_id=message_id, signing_key=self.settings.signing_key
-                )
-            finally:
-                publisher.close()
+            self._publish_raw(poison, message_id)
             try:
                 tap.wait_for(message_id, timeout=15)
             except AssertionError:
