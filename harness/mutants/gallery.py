@@ -19,7 +19,7 @@ import httpx
 from starlette.responses import Response
 
 from harness.mutants.apps import renamed_publish
-from harness.mutants.proxy import Call, json_answer, proxy, rewrite_events
+from harness.mutants.proxy import Call, json_answer, proxy, relay, rewrite_events
 
 App = Callable[[str], Any]
 
@@ -155,18 +155,15 @@ def _error_after_publish(upstream: str) -> Any:
 
 def _no_rate_limit(upstream: str) -> Any:
     """429s never reach the client: the proxy waits and retries upstream (the client is never limited)."""
-    client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=30.0)
 
     async def after(call: Call, answer: httpx.Response) -> Response | None:
         deadline = time.monotonic() + 20
         while answer.status_code == 429 and time.monotonic() < deadline:
             await asyncio.sleep(float(answer.headers.get("Retry-After", "1") or 1))
-            answer = await client.request(
-                call.method, call.path, params=call.params, content=call.body, headers=call.headers
-            )
+            answer = await call.send()
         if answer.status_code == 429:
             return json_answer({"detail": "busy"}, 503)
-        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+        return relay(answer)
 
     return proxy(upstream, after=after)
 
@@ -230,18 +227,14 @@ def _stored_read_as_500(upstream: str) -> Any:
 def _no_publish_retry(upstream: str) -> Any:
     """A publish the upstream does not answer within 0.5 s (it is retrying a broker outage) is answered 503
     at once: a Bloodbank without publish retries, as its clients see it."""
-    client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=30.0)
 
     async def before(call: Call) -> Response | None:
         if call.method != "POST" or not call.path.startswith("/events"):
             return None
         try:
-            answer = await client.request(
-                call.method, call.path, content=call.body, headers=call.headers, timeout=0.5
-            )
+            return relay(await call.send(timeout=0.5))
         except httpx.TimeoutException:
             return json_answer({"detail": "broker unavailable"}, 503)
-        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
 
     return proxy(upstream, before=before)
 

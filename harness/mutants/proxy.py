@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ class Call:
     params: list[tuple[str, str]]
     body: bytes
     headers: list[tuple[str, str]]
-    state: dict[str, Any] = field(default_factory=dict)
+    client: httpx.AsyncClient
 
     def json(self) -> Any:
         try:
@@ -41,8 +41,16 @@ class Call:
         except ValueError:
             return None
 
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+    async def send(self, timeout: float | None = None) -> httpx.Response:
+        """The request, as it stands now, to the upstream (hooks may send it more than once)."""
+        # The path as it was sent (still percent-encoded: %00 and friends stay intact) unless a hook
+        # changed it.
+        raw = self.request.scope.get("raw_path", b"").decode("latin-1")
+        path = raw if self.path == self.request.url.path and raw else self.path
+        extra = {} if timeout is None else {"timeout": timeout}
+        return await self.client.request(
+            self.method, path, params=self.params, content=self.body, headers=self.headers, **extra
+        )
 
     def drop_header(self, name: str) -> None:
         self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
@@ -73,18 +81,13 @@ def proxy(upstream: str, *, before: Before | None = None, after: After | None = 
             params=list(request.query_params.multi_items()),
             body=await request.body(),
             headers=[(k, v) for k, v in request.headers.items() if k.lower() not in HOP_HEADERS],
+            client=client,
         )
         if before is not None:
             early = await before(call)
             if early is not None:
                 return early
-        # Forward the path as it was sent (still percent-encoded: %00 and friends stay intact) unless a
-        # hook changed it.
-        raw = request.scope.get("raw_path", b"").decode("latin-1")
-        path = raw if call.path == request.url.path and raw else call.path
-        answer = await client.request(
-            call.method, path, params=call.params, content=call.body, headers=call.headers
-        )
+        answer = await call.send()
         if after is not None:
             replaced = await after(call, answer)
             if replaced is not None:
