@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -83,25 +83,3 @@ def settle(inject: Injector, dlq_tap: Any, candystore: Any) -> Callable[[], None
         dlq_tap.wait_for(bad_id, timeout=30)
 
     return barrier
-
-
-@pytest.fixture
-def dlq_tap(amqp_url: str, topology: Any, candystore_url: str) -> Iterator[Any]:
-    """The harness's dead-letter tap, once the services under test are up (they declare the DLX);
-    a missing dead-letter exchange FAILS the test naming it (no DLQ) instead of erroring."""
-    from harness.probes import DeadLetterTap
-
-    tap = DeadLetterTap(amqp_url, topology)
-    problem = ""
-    try:
-        tap.start()
-    except RuntimeError as exc:
-        problem = str(exc)
-    if problem:
-        pytest.fail(
-            f"no DLQ: dead-letter exchange {topology.dlx!r} cannot be tapped ({problem})", pytrace=False
-        )
-    try:
-        yield tap
-    finally:
-        tap.close()
