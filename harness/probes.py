@@ -40,7 +40,11 @@ def _send(client: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return client.http.request(method, path, **kwargs)
     except httpx.TransportError as exc:
         if client.on_transport_error is not None:
-            client.on_transport_error(exc, getattr(exc, "_request", None))
+            try:
+                request = exc.request
+            except RuntimeError:  # httpx raised before the request was built
+                request = None
+            client.on_transport_error(exc, request)
         raise
 
 
