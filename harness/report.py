@@ -70,10 +70,6 @@ class RunReport:
     def errors(self) -> int:
         return sum(1 for f in self.findings if f.get("severity", "error") == "error")
 
-    @property
-    def blocked(self) -> int:
-        return sum(counts.get("blocked", 0) for counts in self.suites.values())
-
     def add_ledger(self, name: str, verdict: dict[str, Any]) -> None:
         self.ledger[name] = verdict
 
