@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pika
@@ -129,6 +130,13 @@ class CandystoreClient:
     def trace(self, event_id: str) -> httpx.Response:
         route = self.surface.trace
         return _send(self, route.method, route.url(event_id=event_id))
+
+    def stream_url(self, **params: str) -> str:
+        """The WebSocket URL of the stream route, SPEC-named query parameters renamed to the target's."""
+        base = str(self.http.base_url).rstrip("/")
+        base = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        query = self.surface.query(**params)
+        return base + self.surface.stream.path + (("?" + urlencode(query)) if query else "")
 
     def wait_stored(self, event_id: str, timeout: float = 20.0) -> dict[str, Any]:
         """The stored event, once ``GET /events/{id}`` answers 200; AssertionError after ``timeout``."""

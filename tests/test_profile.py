@@ -82,3 +82,20 @@ def test_environment_overrides_the_profile_broker_names(tmp_path: Path) -> None:
 def test_a_missing_profile_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="not found"):
         Settings.resolve({"profile": str(tmp_path / "nope.toml")}, environ={})
+
+
+def test_the_stream_url_follows_the_profile_route_and_parameter_names(tmp_path: Path) -> None:
+    from harness.probes import CandystoreClient
+
+    file = tmp_path / "team.toml"
+    file.write_text('[candystore]\nstream = "/v2/live"\nparams = { event_type = "type" }\n')
+    client = CandystoreClient("https://cs.example:8443", surface=Profile.load(file).candystore)
+    try:
+        assert client.stream_url() == "wss://cs.example:8443/v2/live"
+        assert (
+            client.stream_url(event_type="a.#", after="t")
+            == "wss://cs.example:8443/v2/live?type=a.%23&after=t"
+        )
+    finally:
+        client.http.close()
+    assert CandystoreClient("http://127.0.0.1:1").stream_url() == "ws://127.0.0.1:1/events/stream"

@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -23,20 +22,12 @@ pytestmark = [pytest.mark.security, pytest.mark.needs("stream")]  # the "stream"
 HOSTILE_FILTER = "#." * 31 + "zz"  # 32 words, 64 characters: inside the SPEC's bounds, matches nothing
 
 
-def _url(candystore_url: str, **params: str) -> str:
-    query = ("?" + urlencode(params)) if params else ""
-    return (
-        candystore_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-        + "/events/stream"
-        + query
-    )
-
-
 def _batch(bloodbank: Any, events: list[dict]) -> None:
     for start in range(0, len(events), 1000):
         response = bloodbank.publish_batch(events[start : start + 1000])
-        assert response.status_code == 202, (
-            f"batch publish answered {response.status_code}: {response.text[:300]}"
+        assert bloodbank.accepted(response), (
+            f"batch publish answered {response.status_code}, not {bloodbank.success_statuses}: "
+            f"{response.text[:300]}"
         )
 
 
@@ -66,13 +57,13 @@ def _check_order(got: list[dict], wanted: list[str], who: str) -> None:
     assert stamps == sorted(stamps), f"{who}: events not streamed in stored_at order"
 
 
-def test_a_burst_reaches_every_prompt_subscriber_in_order(candystore_url: str, bloodbank: Any) -> None:
+def test_a_burst_reaches_every_prompt_subscriber_in_order(candystore: Any, bloodbank: Any) -> None:
     """A stream subscriber that reads promptly loses or reorders events during a burst of full batches."""
     events = [make_envelope("github.pr.opened.v1") for _ in range(2000)]
     wanted = [e["event_id"] for e in events]
 
     async def run() -> list[list[dict]]:
-        sockets = [await websockets.connect(_url(candystore_url)) for _ in range(10)]
+        sockets = [await websockets.connect(candystore.stream_url()) for _ in range(10)]
         try:
             readers = [asyncio.create_task(_read_until(ws, set(wanted), 60)) for ws in sockets]
             await asyncio.to_thread(_batch, bloodbank, events)
@@ -84,21 +75,19 @@ def test_a_burst_reaches_every_prompt_subscriber_in_order(candystore_url: str, b
         _check_order(got, wanted, f"subscriber {index}")
 
 
-def test_resume_from_the_last_stored_at_loses_and_repeats_nothing(
-    candystore_url: str, bloodbank: Any
-) -> None:
+def test_resume_from_the_last_stored_at_loses_and_repeats_nothing(candystore: Any, bloodbank: Any) -> None:
     """Reconnecting with ?after=<stored_at of the last event received> loses or repeats events."""
     first = [make_envelope("github.pr.opened.v1") for _ in range(20)]
     later = [make_envelope("github.pr.opened.v1") for _ in range(20)]
     wanted = [e["event_id"] for e in first + later]
 
     async def run() -> tuple[list[dict], list[dict]]:
-        async with websockets.connect(_url(candystore_url)) as ws:
+        async with websockets.connect(candystore.stream_url()) as ws:
             await asyncio.to_thread(_batch, bloodbank, first)
             seen = (await _read_until(ws, {e["event_id"] for e in first}, 30))[:7]
         assert len(seen) == 7, "the stream did not deliver the first events"
         await asyncio.to_thread(_batch, bloodbank, later)
-        async with websockets.connect(_url(candystore_url, after=seen[-1]["stored_at"])) as ws:
+        async with websockets.connect(candystore.stream_url(after=seen[-1]["stored_at"])) as ws:
             rest = await _read_until(ws, set(wanted[7:]), 30)
         return seen, rest
 
@@ -106,14 +95,14 @@ def test_resume_from_the_last_stored_at_loses_and_repeats_nothing(
     _check_order(seen + rest, wanted, "resumed subscriber")
 
 
-def test_wildcard_filters_select_exactly_their_event_types(candystore_url: str, bloodbank: Any) -> None:
+def test_wildcard_filters_select_exactly_their_event_types(candystore: Any, bloodbank: Any) -> None:
     """A topic filter with * or # lets through events it should not match, or misses some it should."""
     github = [make_envelope("github.pr.opened.v1") for _ in range(3)]
     others = [make_envelope("n8n.workflow.completed.v1") for _ in range(3)]
     marker = make_envelope("github.pr.opened.v1")
 
     async def run() -> list[dict]:
-        async with websockets.connect(_url(candystore_url, event_type="*.pr.#")) as ws:
+        async with websockets.connect(candystore.stream_url(event_type="*.pr.#")) as ws:
             await asyncio.to_thread(_batch, bloodbank, [*github, *others])
             await asyncio.to_thread(_batch, bloodbank, [marker])  # stored after the others
             mine = {e["event_id"] for e in [*github, *others, marker]}
@@ -133,7 +122,7 @@ def test_a_hostile_filter_stalls_neither_the_api_nor_storage(
     async def run() -> float:
         worst = 0.0
         async with (
-            websockets.connect(_url(candystore_url, event_type=HOSTILE_FILTER)),
+            websockets.connect(candystore.stream_url(event_type=HOSTILE_FILTER)),
             httpx.AsyncClient(base_url=candystore_url, timeout=30) as http,
         ):
             for event in events:
@@ -141,9 +130,12 @@ def test_a_hostile_filter_stalls_neither_the_api_nor_storage(
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 began = time.monotonic()
-                await http.get("/health")
+                await http.get(candystore.surface.health.path)
                 worst = max(worst, time.monotonic() - began)
-                stored = [(await http.get(f"/events/{e['event_id']}")).status_code == 200 for e in events]
+                stored = [
+                    (await http.get(candystore.surface.by_id.url(event_id=e["event_id"]))).status_code == 200
+                    for e in events
+                ]
                 if all(stored):
                     return worst
                 await asyncio.sleep(0.05)  # probe pacing
@@ -154,11 +146,11 @@ def test_a_hostile_filter_stalls_neither_the_api_nor_storage(
 
 
 @pytest.mark.parametrize("pattern", ["a" * 1000, ".".join(["#"] * 200)], ids=["1000-characters", "200-words"])
-def test_oversized_filters_are_refused_with_a_reason(candystore_url: str, pattern: str) -> None:
+def test_oversized_filters_are_refused_with_a_reason(candystore: Any, pattern: str) -> None:
     """An unbounded stream filter is accepted (SPEC: longer filters are refused with a reason)."""
 
     async def run() -> Any:
-        async with websockets.connect(_url(candystore_url, event_type=pattern)) as ws:
+        async with websockets.connect(candystore.stream_url(event_type=pattern)) as ws:
             try:
                 async with asyncio.timeout(10):
                     await ws.recv()
@@ -177,12 +169,12 @@ def test_oversized_filters_are_refused_with_a_reason(candystore_url: str, patter
     assert closed.code == 1008 and closed.reason, f"closed with {closed.code} and no reason"
 
 
-def test_garbage_frames_from_a_client_change_nothing(candystore_url: str, bloodbank: Any) -> None:
+def test_garbage_frames_from_a_client_change_nothing(candystore: Any, bloodbank: Any) -> None:
     """Text or binary garbage sent by a stream client closes the stream or breaks the service."""
     event = make_envelope("github.pr.opened.v1")
 
     async def run() -> list[dict]:
-        async with websockets.connect(_url(candystore_url)) as ws:
+        async with websockets.connect(candystore.stream_url()) as ws:
             for frame in (
                 b"\x00\xff" * 5000,
                 "not json {",
@@ -195,4 +187,4 @@ def test_garbage_frames_from_a_client_change_nothing(candystore_url: str, bloodb
 
     got = asyncio.run(run())
     assert [e["event_id"] for e in got] == [event["event_id"]], "the stream stopped after garbage frames"
-    assert httpx.get(candystore_url + "/health", timeout=10).status_code == 200
+    assert candystore.http.get(candystore.surface.health.path, timeout=10).status_code == 200
