@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from harness.ledger import Ledger
+from harness.profile import BloodbankSurface
 from holyfields import make_envelope, registry
 
 
@@ -33,6 +34,7 @@ class Traffic(threading.Thread):
         api_key: str | None = None,
         retry_for: float = 90.0,
         seed: int = 0,
+        surface: BloodbankSurface | None = None,
     ) -> None:
         super().__init__(name=f"traffic-{ledger.name}", daemon=True)
         self.url = bloodbank_url
@@ -41,7 +43,9 @@ class Traffic(threading.Thread):
         self.batch = batch
         self.rate = rate
         self.retry_for = retry_for
-        self.headers = {"X-API-Key": api_key} if api_key else {}
+        #: the target's batch route and API-key header (its profile; SPEC defaults without one)
+        self.surface = surface or BloodbankSurface()
+        self.headers = {self.surface.api_key_header: api_key} if api_key else {}
         self.rng = random.Random(seed)
         self.sent = 0
         self.accepted = 0
@@ -63,7 +67,8 @@ class Traffic(threading.Thread):
         delay = 0.1
         while pending and time.monotonic() < deadline:
             try:
-                response = client.post("/events/batch", json=list(pending.values()))
+                route = self.surface.batch
+                response = client.request(route.method, route.path, json=list(pending.values()))
             except httpx.TransportError as exc:
                 self._note(type(exc).__name__)
                 response = None

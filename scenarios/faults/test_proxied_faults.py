@@ -21,7 +21,7 @@ from harness.faults import FaultControlClient, Traffic
 from harness.ledger import Ledger, api_stored_counts, wait_until_settled
 from harness.probes import DeadLetterTap
 
-pytestmark = [pytest.mark.fault, pytest.mark.needs("publish", "read_by_id")]
+pytestmark = [pytest.mark.fault, pytest.mark.needs("publish", "batch", "read_by_id")]
 
 EVENTS = 600
 CUT_SECONDS = 4.0
@@ -77,7 +77,14 @@ def proxied(
 def _run(name: str, target: str, run: ProxiedRun) -> None:
     ledger = Ledger(name)
     began = time.time()
-    traffic = Traffic(run.bloodbank_url, ledger, total=EVENTS, rate=150.0, api_key=run.settings.api_key)
+    traffic = Traffic(
+        run.bloodbank_url,
+        ledger,
+        total=EVENTS,
+        rate=150.0,
+        api_key=run.settings.api_key,
+        surface=run.settings.surface.bloodbank,
+    )
     with DeadLetterTap(run.amqp_url, run.topology) as tap:
         traffic.start()
         traffic.wait_accepted(EVENTS // 4)
