@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,12 +29,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pika
 from fastapi import FastAPI, Request, Response  # module level: the baseline's annotations must resolve
 
-from harness.backends import create_backend, free_port, run_id, wait_until
+from harness.backends import create_backend, free_port, run_id
+from harness.launch import ManagedProcess, http
 from harness.services import ServiceProcess, service_env
 from holyfields import make_envelope
 
@@ -240,45 +239,12 @@ def _median_ratio(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> f
 
 
 # --- the run -----------------------------------------------------------------------------------------------
-class _BaselineServer:
+def _baseline_server(port: int, amqp_url: str, exchange: str, log: Path) -> ManagedProcess:
     """The baseline server as a child process (same interpreter and uvicorn settings as Bloodbank)."""
-
-    def __init__(self, amqp_url: str, exchange: str, log: Path) -> None:
-        self.port = free_port()
-        self.argv = [
-            sys.executable,
-            "-m",
-            "bench.bloodbank",
-            "--serve-baseline",
-            str(self.port),
-            amqp_url,
-            exchange,
-        ]
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
-        proc = self.proc
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout=30, describe="baseline server", alive=lambda: proc.poll() is None)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+    argv = [sys.executable, "-m", "bench.bloodbank", "--serve-baseline", str(port), amqp_url, exchange]
+    return ManagedProcess(
+        "baseline server", argv, dict(os.environ), log, http(f"http://127.0.0.1:{port}/healthz")
+    )
 
 
 def _declare_sink(amqp_url: str, exchange: str) -> None:
@@ -308,10 +274,12 @@ def run(seconds: float, rounds: int, concurrency: int, out: Path) -> dict[str, A
             env=service_env("bloodbank", backend, port),
             port=port,
             log=Path(logs) / "bloodbank.log",
-            health_path="/healthz",
             extra_env={**topology.env(), "BLOODBANK_LOG_LEVEL": "warning"},
         )
-        baseline = _BaselineServer(backend.amqp_url, topology.exchange, Path(logs) / "baseline.log")
+        baseline_port = free_port()
+        baseline = _baseline_server(
+            baseline_port, backend.amqp_url, topology.exchange, Path(logs) / "baseline.log"
+        )
         try:
             bloodbank.start()
             baseline.start()
@@ -320,7 +288,7 @@ def run(seconds: float, rounds: int, concurrency: int, out: Path) -> dict[str, A
             for _ in range(rounds):  # alternate, so that both sides see the same background load
                 single["baseline"].append(
                     asyncio.run(
-                        _http_load(baseline.port, theirs, "/events", singles, seconds, concurrency, 1)
+                        _http_load(baseline_port, theirs, "/events", singles, seconds, concurrency, 1)
                     )
                 )
                 single["bloodbank"].append(

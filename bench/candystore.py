@@ -23,9 +23,7 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -127,7 +125,8 @@ class Pipeline:
         self.proc: Any = None
 
     def start(self) -> None:
-        from harness.backends import free_port, wait_until
+        from harness.backends import free_port
+        from harness.launch import ManagedProcess, log_says
         from harness.services import ServiceProcess, service_env
 
         if self.name == "candystore":
@@ -146,44 +145,25 @@ class Pipeline:
                 env=env,
                 port=port,
                 log=self.log_dir / "candystore.log",
-                health_path="/health",
-            )
-            self.proc.start()
-            import httpx
-
-            wait_until(
-                lambda: httpx.get(self.proc.url + "/readyz", timeout=2).status_code == 200,
-                timeout=30,
-                describe="candystore ready",
             )
         else:
-            log = open(self.log_dir / "baseline.log", "ab")  # noqa: SIM115 - closed with the process
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--baseline-worker",
-                    self.backend.amqp_url,
-                    self.database_url,
-                    self.topology.exchange,
-                    self.topology.queue,
-                ],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,
-            )
-            line = self.proc.stdout.readline()
-            if b"ready" not in line:
-                raise RuntimeError(f"baseline worker did not start; see {self.log_dir / 'baseline.log'}")
+            log = self.log_dir / "baseline.log"
+            argv = [
+                sys.executable,
+                __file__,
+                "--baseline-worker",
+                self.backend.amqp_url,
+                self.database_url,
+                self.topology.exchange,
+                self.topology.queue,
+            ]
+            # the worker prints "ready" once it consumes
+            self.proc = ManagedProcess("baseline worker", argv, dict(os.environ), log, log_says(log, "ready"))
+        self.proc.start()  # returns once ready (Candystore: /readyz 200)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.name == "candystore":
+        if self.proc is not None:
             self.proc.stop()
-        else:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
         self.proc = None
 
     def sql(self, query: str) -> Any:

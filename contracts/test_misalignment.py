@@ -10,18 +10,18 @@ That the reference services themselves pass is the ordinary run of this suite.
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from harness.backends import Backend, free_port, wait_until
+from harness.backends import Backend
 from harness.config import Settings
+from harness.launch import LaunchError, ManagedProcess, free_port, http
 from harness.mutants.runner import verify_subprocess
 
 pytestmark = [pytest.mark.contract, pytest.mark.internal, pytest.mark.integration]
@@ -53,56 +53,27 @@ DEFECTS = {
 }
 
 
-def _start_proxy(service: str, upstream: str, health: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_proxy(service: str, upstream: str, health: str, log: Path) -> tuple[ManagedProcess, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "contracts.misaligned",
-                service,
-                "--upstream",
-                upstream,
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def answers() -> bool:
-        try:
-            return httpx.get(url + health, timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    argv = [
+        sys.executable,
+        "-m",
+        "contracts.misaligned",
+        service,
+        "--upstream",
+        upstream,
+        "--port",
+        str(port),
+    ]
+    proxy = ManagedProcess(
+        f"misaligned {service} proxy", argv, dict(os.environ), log, http(url + health), cwd=ROOT
+    )
     try:
-        wait_until(
-            answers,
-            timeout=20,
-            interval=0.1,
-            describe=f"misaligned {service} proxy on {url}",
-            alive=lambda: proc.poll() is None,
-        )
-    except BaseException:
-        _stop(proc)
-        raise AssertionError(
-            f"misaligned {service} proxy did not start:\n{log.read_text()[-2000:]}"
-        ) from None
-    return proc, url
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        proxy.start(timeout=20)
+    except LaunchError as exc:
+        raise AssertionError(str(exc)) from None
+    return proxy, url
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +84,7 @@ def misaligned_stack(
     if {"candystore", "bloodbank"} - set(reference_services):
         pytest.skip("needs both reference services of this session")
     logs = tmp_path_factory.mktemp("misaligned")
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[ManagedProcess] = []
     try:
         candystore, candystore_url = _start_proxy(
             "candystore", reference_services["candystore"].url, "/health", logs / "candystore.log"
@@ -125,8 +96,8 @@ def misaligned_stack(
         started.append(bloodbank)
         yield {"candystore": candystore_url, "bloodbank": bloodbank_url}
     finally:
-        for proc in started:
-            _stop(proc)
+        for proxy in started:
+            proxy.stop()
 
 
 def test_contract_suite_names_every_defect_of_a_misaligned_stack(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,71 +12,76 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from harness.backends import Backend, BackendError, free_port, wait_until
-from harness.backends._process import spawn, tail, terminate
+from harness.backends import Backend, BackendError, free_port
 from harness.config import REFERENCE_RATE_LIMIT, Settings
+from harness.launch import LaunchError, ManagedProcess, http
+
+#: readiness endpoints of the reference services: 200 once connected to the broker with the topology
+#: declared (Candystore: and its queue consumed, the database migrated); liveness is /healthz, /health
+READY_PATHS = {"bloodbank": "/readyz", "candystore": "/readyz"}
+LIVENESS_PATHS = {"bloodbank": "/healthz", "candystore": "/health"}
 
 
 @dataclass
 class ServiceProcess:
-    """One reference service run as ``python -m reference_impl.<name>``, with fault controls."""
+    """One reference service run as ``python -m reference_impl.<name>``, with fault controls.
+
+    ``start`` returns once ``ready_path`` answers 200: the readiness endpoint by default; a liveness path
+    for a check that starts a service on purpose without its broker or database.
+    """
 
     name: str
     env: dict[str, str]
     port: int
     log: Path
-    health_path: str
-    proc: subprocess.Popen[bytes] | None = None
+    ready_path: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
     #: the module run with ``python -m`` (default ``reference_impl.<name>``; mutants wrap it)
     module: str = ""
+    process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.proc if self.process is not None else None
+
     def start(self, timeout: float = 30.0) -> None:
-        """Launch the process and wait until its health endpoint answers 200."""
+        """Launch the process and wait until it is ready."""
         self.launch()
         self.wait_ready(timeout)
 
     def launch(self) -> None:
         """Launch the process without waiting (several services start in parallel)."""
-        env = {**self.env, **self.extra_env}
         module = self.module or f"reference_impl.{self.name}"
-        self.proc = spawn([sys.executable, "-m", *module.split()], env=env, log=self.log)
+        path = self.ready_path or READY_PATHS.get(self.name, "/readyz")
+        self.process = ManagedProcess(
+            self.name,
+            [sys.executable, "-m", *module.split()],
+            {**self.env, **self.extra_env},
+            self.log,
+            http(self.url + path),
+        )
+        self.process.launch()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Wait until the health endpoint answers 200; stop the process and raise with its log otherwise."""
-        proc = self.proc
-        assert proc is not None, "launch() first"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(self.url + self.health_path, timeout=1.0).status_code == 200
-            except httpx.HTTPError:
-                return False
-
+        """Wait until ready; the process is stopped and the error carries its log otherwise."""
+        if self.process is None:
+            raise BackendError(f"{self.name}: wait_ready() before launch()")
         try:
-            wait_until(
-                healthy,
-                timeout=timeout,
-                describe=f"{self.name} on {self.url}",
-                alive=lambda: proc.poll() is None,
-            )
-        except (TimeoutError, BackendError) as exc:
-            self.stop()
-            raise BackendError(f"{exc}. Last lines of its log:\n{tail(self.log)}") from None
+            self.process.wait_ready(timeout)
+        except LaunchError as exc:
+            raise BackendError(str(exc)) from None
 
     def stop(self) -> None:
-        terminate(self.proc, signal.SIGTERM, 10)
-        self.proc = None
+        if self.process is not None:
+            self.process.stop()
 
     def kill(self) -> None:
-        terminate(self.proc, signal.SIGKILL, 5)
-        self.proc = None
+        if self.process is not None:
+            self.process.kill()
 
     def restart(self) -> None:
         self.stop()
@@ -121,9 +125,6 @@ def service_env(name: str, backend: Backend, port: int, settings: Settings | Non
     return env
 
 
-HEALTH_PATHS = {"bloodbank": "/healthz", "candystore": "/health"}
-
-
 def start_reference_services(
     backend: Backend,
     settings: Settings,
@@ -133,7 +134,7 @@ def start_reference_services(
     extra_env: dict[str, dict[str, str]] | None = None,
     modules: dict[str, str] | None = None,
 ) -> dict[str, ServiceProcess]:
-    """Start the reference services not given by URL, in parallel; return when all are healthy."""
+    """Start the reference services not given by URL, in parallel; return when all are ready."""
     wanted = []
     if not settings.candystore_url and available("candystore"):
         wanted.append("candystore")
@@ -150,7 +151,6 @@ def start_reference_services(
                 env=service_env(name, backend, port, settings),
                 port=port,
                 log=log_dir / f"{name}.log",
-                health_path=HEALTH_PATHS[name],
                 extra_env=(extra_env or {}).get(name, {}),
                 module=(modules or {}).get(name, ""),
             )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import abc
 import secrets
-import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# re-exported: callers import them from harness.backends
+from harness.launch import free_port as free_port
+from harness.launch import wait_until as wait_until
 from holyfields.topology import Topology
 
 
@@ -25,39 +25,9 @@ class FaultsUnsupported(BackendError):
     """The backend does not own the servers, so it cannot stop, kill or pause them."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_id() -> str:
     """A short id, unique enough to name a run's database, vhost or queues on a shared server."""
     return secrets.token_hex(4)
-
-
-def wait_until(
-    predicate: Callable[[], bool],
-    *,
-    timeout: float,
-    interval: float = 0.05,
-    describe: str = "condition",
-    alive: Callable[[], bool] | None = None,
-) -> None:
-    """Poll ``predicate`` until it is true; raise :class:`TimeoutError` after ``timeout`` seconds.
-
-    ``alive`` (optional) is checked too: when it turns false the wait stops at once (the process died).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if alive is not None and not alive():
-            raise BackendError(f"{describe}: the process exited while starting")
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{describe} not reached within {timeout:.0f} s")
-        time.sleep(interval)
 
 
 class StartStop:

@@ -2,7 +2,7 @@
 
 Both servers start in parallel in a temporary directory and are torn down on normal exit, on SIGINT/SIGTERM
 (the CLI and the pytest plugin turn those into a normal exit) and when the harness process dies (the kernel
-kills them, see :mod:`harness.backends._process`). Run directories left by a killed harness are swept at the
+kills them, see :mod:`harness.launch._process`). Run directories left by a killed harness are swept at the
 next start.
 """
 
@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,34 +24,11 @@ from harness.backends._base import (
     BackendUnavailable,
     ServerControl,
     free_port,
-    wait_until,
 )
-from harness.backends._process import descendants, signal_tree, spawn, tail, terminate
+from harness.launch import LaunchError, ManagedProcess, Readiness, amqp, spawn, sql, tail, tcp, terminate
 
 RUN_ROOT = Path(tempfile.gettempdir()) / "harness-33god"
 START_TIMEOUT = 60.0
-
-_AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
-
-
-def _amqp_answers(port: int) -> bool:
-    """True when a broker on ``port`` answers the AMQP protocol header with ``connection.start``."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.settimeout(1.0)
-            sock.sendall(_AMQP_HEADER)
-            frame = sock.recv(7)
-            return len(frame) == 7 and frame[0] == 1  # method frame on channel 0
-    except OSError:
-        return False
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 def _find(candidates: list[str], what: str, install: str) -> str:
@@ -97,7 +73,7 @@ class _ProcessServer(ServerControl):
         self.root = root
         self.port = port
         self.log = root / f"{name}.out"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process: ManagedProcess | None = None
 
     # --- subclass hooks ---------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -106,55 +82,65 @@ class _ProcessServer(ServerControl):
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         raise NotImplementedError
 
-    def ready(self) -> bool:
+    def readiness(self) -> Readiness:
         raise NotImplementedError
 
     # --- lifecycle --------------------------------------------------------------------------------
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.proc if self.process is not None else None
+
     def launch(self) -> None:
         argv, env, user = self.command()
-        self.proc = spawn(argv, env=env, log=self.log, cwd=self.root, user=user)
+        self.process = ManagedProcess(
+            self.name,
+            argv,
+            env,
+            self.log,
+            self.readiness(),
+            cwd=self.root,
+            user=user,
+            stop_signal=self.stop_signal,
+            stop_timeout=self.stop_timeout,
+            start_timeout=START_TIMEOUT,
+        )
+        self.process.launch()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        proc = self.proc
+        if self.process is None:
+            raise BackendError(f"local backend: {self.name} was never launched")
         try:
-            wait_until(
-                self.ready,
-                timeout=timeout,
-                describe=f"{self.name} on port {self.port}",
-                alive=lambda: proc is not None and proc.poll() is None,
-            )
-        except (TimeoutError, BackendError) as exc:
-            raise BackendError(f"local backend: {exc}. Last lines of its log:\n{self.log_tail()}") from None
+            self.process.wait_ready(timeout)
+        except LaunchError as exc:
+            raise BackendError(f"local backend: {exc}") from None
 
     def start(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.process is not None and self.process.running:
             return
-        if _port_open(self.port):
+        if tcp(self.port)():
             raise BackendError(f"local backend: port {self.port} for {self.name} is taken by another process")
         self.launch()
         self.wait_ready()
 
     def stop(self) -> None:
-        terminate(self.proc, self.stop_signal, self.stop_timeout)
-        self.proc = None
+        if self.process is not None:
+            self.process.stop()
 
     def kill(self) -> None:
-        terminate(self.proc, signal.SIGKILL, 5)
-        self.proc = None
+        if self.process is not None:
+            self.process.kill()
 
     def pause(self) -> None:
-        if self.proc is not None:
-            signal_tree(self.proc, signal.SIGSTOP)
+        if self.process is not None:
+            self.process.pause()
 
     def resume(self) -> None:
-        if self.proc is not None:
-            signal_tree(self.proc, signal.SIGCONT)
+        if self.process is not None:
+            self.process.resume()
 
     def pids(self) -> list[int]:
         """Pids of the server and its helper processes (for leak checks)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        return descendants(self.proc.pid)
+        return self.process.pids() if self.process is not None else []
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log, lines)
@@ -202,8 +188,8 @@ class RabbitMQServer(_ProcessServer):
         }
         return [self.binary], env, None
 
-    def ready(self) -> bool:
-        return _amqp_answers(self.port)
+    def readiness(self) -> Readiness:
+        return amqp(self.port)
 
 
 class PostgresServer(_ProcessServer):
@@ -291,15 +277,8 @@ class PostgresServer(_ProcessServer):
         ]
         return argv, self._env(), self.user
 
-    def ready(self) -> bool:
-        import psycopg
-
-        try:
-            with psycopg.connect(self.url("postgres"), connect_timeout=2) as conn:
-                conn.execute("select 1")
-            return True
-        except psycopg.Error:
-            return False
+    def readiness(self) -> Readiness:
+        return sql(self.url("postgres"))
 
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"

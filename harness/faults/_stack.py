@@ -9,7 +9,7 @@ from harness.backends import LocalBackend
 from harness.backends._base import StartStop, free_port
 from harness.config import Settings
 from harness.faults._proxy import TcpProxy
-from harness.services import HEALTH_PATHS, ServiceProcess, service_env
+from harness.services import ServiceProcess, service_env
 
 
 class FaultStack(StartStop):
@@ -38,7 +38,6 @@ class FaultStack(StartStop):
             env,
             port,
             root / "candystore.log",
-            HEALTH_PATHS["candystore"],
             extra_env=self.candystore_env,
         )
         self.candystore.start()
@@ -48,7 +47,6 @@ class FaultStack(StartStop):
             service_env("bloodbank", self.backend, port, self.settings),
             port,
             root / "bloodbank.log",
-            HEALTH_PATHS["bloodbank"],
         )
         self.bloodbank.start()
         return self

@@ -49,7 +49,6 @@ def service(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
         env=service_env("bloodbank", backend, port),
         port=port,
         log=tmp_path_factory.mktemp("conformance") / "bloodbank.log",
-        health_path="/healthz",
         extra_env={**topology.env(), "BLOODBANK_PUBLISH_RETRIES": "0"},
     )
     process.start()

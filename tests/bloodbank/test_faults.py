@@ -201,7 +201,6 @@ def test_broker_restart_publishes_in_flight_succeed_or_fail_clearly(
             env=service_env("bloodbank", backend, port),
             port=port,
             log=tmp_path / f"{name}.log",
-            health_path="/healthz",
             extra_env={**isolated.env(), "BLOODBANK_RECONNECT_INTERVAL": "0.2", **extra},
         )
         service.start()

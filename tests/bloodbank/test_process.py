@@ -26,17 +26,20 @@ ProcessFactory = Callable[..., ServiceProcess]
 
 @pytest.fixture
 def process_factory(backend: Backend, isolated: Topology, tmp_path: Path) -> Iterator[ProcessFactory]:
-    """``process_factory(**extra_env)`` -> a started Bloodbank process on the isolated topology."""
+    """``process_factory(ready_path="/readyz", **extra_env)`` -> a started Bloodbank on the isolated topology.
+
+    ``start`` returns when ``ready_path`` answers 200: the liveness path for a process started on purpose
+    without its broker."""
     started: list[ServiceProcess] = []
 
-    def make(**extra_env: str) -> ServiceProcess:
+    def make(ready_path: str = "/readyz", **extra_env: str) -> ServiceProcess:
         port = free_port()
         service = ServiceProcess(
             name="bloodbank",
             env=service_env("bloodbank", backend, port),
             port=port,
             log=tmp_path / f"bloodbank-{len(started)}.log",
-            health_path="/healthz",
+            ready_path=ready_path,
             extra_env={**isolated.env(), **extra_env},
         )
         service.start()
@@ -79,6 +82,7 @@ def test_process_starts_without_the_broker_and_says_it_is_not_ready(
     process_factory: ProcessFactory,
 ) -> None:
     service = process_factory(
+        ready_path="/healthz",
         BLOODBANK_AMQP_URL=f"amqp://guest:guest@127.0.0.1:{free_port()}/",
         BLOODBANK_PUBLISH_RETRIES="1",
         BLOODBANK_RETRY_BASE_DELAY="0.05",

@@ -73,11 +73,9 @@ class Deployment:
             env=env,
             port=port,
             log=self.log_dir / f"candystore-{port}.log",
-            health_path="/health",
             extra_env={**self.extra_env, **extra_env},
         )
-        self.service.start()
-        wait_until(self.ready, timeout=30, describe="candystore /readyz 200")
+        self.service.start()  # returns once /readyz answers 200
         return self.service
 
     def ready(self) -> bool:
