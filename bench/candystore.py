@@ -30,7 +30,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -86,10 +85,6 @@ async def baseline_worker(amqp_url: str, database_url: str, exchange_name: str, 
 
 
 # --- driver -----------------------------------------------------------------------------------------------
-def _db_url(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 _TEMPLATE: bytes | None = None
 
 
@@ -108,17 +103,15 @@ class Pipeline:
     """One pipeline under test: its topology, database, process, and the table it stores into."""
 
     def __init__(self, name: str, backend: Any, log_dir: Path) -> None:
-        import psycopg
 
         from harness.backends import run_id
+        from harness.janitor import create_database, database_url
 
         self.name = name
         self.backend = backend
         self.topology = backend.topology.prefixed(f"bench-{name}-{run_id()}.")
         dbname = f"bench_{name}_{run_id()}"
-        with psycopg.connect(_db_url(backend.database_url, "postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-        self.database_url = _db_url(backend.database_url, dbname)
+        self.database_url = create_database(database_url(backend.database_url, "postgres"), dbname)
         self.log_dir = log_dir
         self.table = "events" if name == "candystore" else "baseline_events"
         self.ts_sql = '"timestamp"' if name == "candystore" else "(body ->> 'timestamp')::timestamptz"

@@ -10,13 +10,9 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.backends._base import Backend, BackendError, BackendUnavailable, _NoFaults, run_id
+from harness.janitor import create_database, delete_broker_objects, drop_database
 
 _HOW = "give both --amqp-url and --database-url (or HARNESS_AMQP_URL and HARNESS_DATABASE_URL)"
-
-
-def _with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
 
 
 def redact_url(url: str) -> str:
@@ -72,8 +68,7 @@ class ExternalBackend(Backend):
                 f"external backend: cannot connect to {redact_url(self.given_amqp_url)}: {exc!r}"
             ) from None
         try:
-            with psycopg.connect(self.admin_database_url, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
+            self.database_url = create_database(self.admin_database_url, self.database)
         except psycopg.Error as exc:
             raise BackendUnavailable(
                 f"external backend: cannot create database {self.database} through "
@@ -81,7 +76,6 @@ class ExternalBackend(Backend):
             ) from None
         self._created_database = True
         self.amqp_url = self.given_amqp_url
-        self.database_url = _with_database(self.admin_database_url, self.database)
         for name in (self.topology.exchange, self.topology.dlx):
             self.register_exchange(name)
         for name in (self.topology.queue, self.topology.dlq):
@@ -100,8 +94,7 @@ class ExternalBackend(Backend):
             import psycopg
 
             try:
-                with psycopg.connect(self.admin_database_url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+                drop_database(self.admin_database_url, self.database)
                 self._created_database = False
             except psycopg.Error as exc:
                 errors.append(f"drop database {self.database}: {str(exc).strip()}")
@@ -109,22 +102,7 @@ class ExternalBackend(Backend):
             raise BackendError("external backend: clean-up incomplete: " + "; ".join(errors))
 
     def _delete_amqp_objects(self) -> None:
-        import pika
-
-        connection = pika.BlockingConnection(pika.URLParameters(self.given_amqp_url))
-        try:
-            for kind, name in reversed(self._amqp_objects):
-                channel = connection.channel()
-                try:
-                    if kind == "queue":
-                        channel.queue_delete(name)
-                    else:
-                        channel.exchange_delete(name)
-                except Exception:
-                    pass  # not declared in this run, or already gone
-                finally:
-                    if channel.is_open:
-                        channel.close()
-        finally:
-            connection.close()
+        queues = [name for kind, name in reversed(self._amqp_objects) if kind == "queue"]
+        exchanges = [name for kind, name in reversed(self._amqp_objects) if kind == "exchange"]
+        delete_broker_objects(self.given_amqp_url, queues=queues, exchanges=exchanges)
         self._amqp_objects.clear()

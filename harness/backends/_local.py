@@ -25,6 +25,7 @@ from harness.backends._base import (
     ServerControl,
     free_port,
 )
+from harness.janitor import create_database
 from harness.launch import LaunchError, ManagedProcess, Readiness, amqp, spawn, sql, tail, tcp, terminate
 
 RUN_ROOT = Path(tempfile.gettempdir()) / "harness-33god"
@@ -318,10 +319,7 @@ class LocalBackend(Backend):
         return self
 
     def _create_database(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.postgres.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.database}"')
+        create_database(self.postgres.url("postgres"), self.database)
 
     def stop(self) -> None:
         for server in (getattr(self, "rabbitmq", None), getattr(self, "postgres", None)):

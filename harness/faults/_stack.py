@@ -1,11 +1,16 @@
-"""A stack of its own for fault runs: private servers, TCP proxies between Candystore and both servers,
-and the reference services (Candystore reaches RabbitMQ and PostgreSQL only through the proxies)."""
+"""A stack of its own for fault runs: servers of its own, TCP proxies between Candystore and both servers,
+and the reference services (Candystore reaches RabbitMQ and PostgreSQL only through the proxies).
+
+The servers come from any backend that owns them (``supports_faults``: local processes or containers);
+the stack starts and stops that backend itself."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
-from harness.backends import LocalBackend
+from harness.backends import Backend, FaultsUnsupported, LocalBackend
 from harness.backends._base import StartStop, free_port
 from harness.config import Settings
 from harness.faults._proxy import TcpProxy
@@ -15,9 +20,20 @@ from harness.services import ServiceProcess, service_env
 class FaultStack(StartStop):
     """Local backend + proxies + reference Bloodbank and Candystore, all owned by one fault suite."""
 
-    def __init__(self, settings: Settings, *, candystore_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        candystore_env: dict[str, str] | None = None,
+        backend: Backend | None = None,
+    ) -> None:
         self.settings = settings
-        self.backend = LocalBackend()
+        self.backend = backend or LocalBackend()
+        if not self.backend.supports_faults:
+            raise FaultsUnsupported(
+                f"fault runs need a backend that owns its servers (local or docker), not {self.backend.name}"
+            )
+        self.logs: Path | None = None
         self.amqp_proxy: TcpProxy | None = None
         self.db_proxy: TcpProxy | None = None
         self.bloodbank: ServiceProcess | None = None
@@ -26,7 +42,7 @@ class FaultStack(StartStop):
 
     def start(self) -> FaultStack:
         self.backend.start()
-        root = Path(self.backend.root or ".")
+        root = self.logs = Path(tempfile.mkdtemp(prefix="harness-faults-"))
         self.amqp_proxy = TcpProxy.in_front_of(self.backend.amqp_url).start()
         self.db_proxy = TcpProxy.in_front_of(self.backend.database_url).start()
         port = free_port()
@@ -59,3 +75,5 @@ class FaultStack(StartStop):
             if proxy is not None:
                 proxy.stop()
         self.backend.stop()
+        if self.logs is not None:
+            shutil.rmtree(self.logs, ignore_errors=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pika
 import pytest
 
+from harness.backends import create_backend
 from harness.config import Settings
 from harness.faults import FaultStack, Traffic
 from harness.ledger import Ledger, db_stored_counts, drain_dead_letters, wait_until_settled
@@ -27,13 +28,15 @@ RECOVERY_SLO_SECONDS = 30.0
 
 @pytest.fixture(scope="module")
 def stack(harness_settings: Settings) -> Iterator[FaultStack]:
-    """A stack owned by the fault suite; its credentials are the run's signing keys (no API key needed)."""
-    if harness_settings.backend not in ("auto", "local"):
-        pytest.skip(f"fault runs need the local backend (this run uses {harness_settings.backend})")
+    """A stack owned by the fault suite, on servers of its own from the run's backend (local or docker);
+    its credentials are the run's signing keys (no API key needed)."""
+    backend = create_backend(harness_settings.backend, amqp_url=None, database_url=None)
+    if not backend.supports_faults:
+        pytest.skip(f"fault runs need a backend that owns its servers (this run uses {backend.name})")
     settings = Settings(signing_keys=harness_settings.signing_keys)
     # Short back-off caps so that recovery is limited by the fault, not by a long sleep of the consumer.
     candystore_env = {"CANDYSTORE_BACKOFF_MAX_MS": "1000"}
-    with FaultStack(settings, candystore_env=candystore_env) as fault_stack:
+    with FaultStack(settings, candystore_env=candystore_env, backend=backend) as fault_stack:
         yield fault_stack
 
 

@@ -10,7 +10,6 @@ import pika
 import pika.exceptions
 
 from harness.backends import wait_until
-from holyfields.topology import Topology
 
 
 def open_connection(amqp_url: str) -> pika.BlockingConnection:
@@ -76,22 +75,3 @@ class Tap:
                 self.connection.close()
         except pika.exceptions.AMQPError:
             pass
-
-
-def delete_topology(amqp_url: str, topology: Topology) -> None:
-    """Delete the exchanges and the DLQ of an isolated topology (best effort: the broker may be down)."""
-    try:
-        connection = open_connection(amqp_url)
-    except pika.exceptions.AMQPError:
-        return
-    try:
-        channel = connection.channel()
-        channel.queue_delete(topology.dlq)
-        channel.queue_delete(topology.queue)
-        channel.exchange_delete(topology.exchange)
-        channel.exchange_delete(topology.dlx)
-    except pika.exceptions.AMQPError:
-        pass
-    finally:
-        if connection.is_open:
-            connection.close()

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 
 from harness.backends import Backend, run_id
+from harness.janitor import create_database, database_url, delete_topology, drop_database
 from holyfields.topology import Topology
 
-from .helpers import Deployment, database_url_for
+from .helpers import Deployment
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +24,14 @@ def deployment_factory(
 ) -> Iterator[Callable[..., Deployment]]:
     """``deployment_factory(**env)`` -> a started, isolated Candystore (stopped and dropped afterwards)."""
     created: list[tuple[Deployment, str]] = []
-    admin_url = database_url_for(backend.database_url, "postgres")
+    admin_url = database_url(backend.database_url, "postgres")
 
     def make(start: bool = True, **extra_env: str) -> Deployment:
         name = f"cs_{run_id()}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
         deployment = Deployment(
             backend=backend,
             topology=Topology().prefixed(f"cs-{name}."),
-            database_url=database_url_for(backend.database_url, name),
+            database_url=create_database(admin_url, name),
             log_dir=tmp_path_factory.mktemp("candystore"),
             extra_env=extra_env,
         )
@@ -44,11 +43,10 @@ def deployment_factory(
     yield make
     for deployment, name in created:
         deployment.stop()
-        deployment.remove_broker_objects()
         deployment.close()
+        delete_topology(backend.amqp_url, deployment.topology, strict=False)
         try:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(admin_url, name)
         except psycopg.Error:
             pass
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pika
@@ -19,12 +18,6 @@ from harness.backends import Backend, free_port, wait_until
 from harness.services import ServiceProcess, service_env
 from holyfields import make_envelope
 from holyfields.topology import Topology
-
-
-def database_url_for(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` on the same server."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def dumps(envelope: dict[str, Any]) -> bytes:
@@ -162,18 +155,6 @@ class Deployment:
 
     def queue_depth(self, name: str | None = None) -> int:
         return self.channel.queue_declare(name or self.topology.queue, passive=True).method.message_count
-
-    def remove_broker_objects(self) -> None:
-        """Delete this deployment's queues and exchanges (they carry a random prefix)."""
-        topo = self.topology
-        try:
-            self.reconnect()
-            for queue in (topo.queue, topo.dlq):
-                self.channel.queue_delete(queue)
-            for exchange in (topo.exchange, topo.dlx):
-                self.channel.exchange_delete(exchange)
-        except pika.exceptions.AMQPError:
-            pass
 
     def close(self) -> None:
         if self._connection is not None and self._connection.is_open:

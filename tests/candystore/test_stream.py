@@ -15,7 +15,9 @@ import psycopg
 import pytest
 import websockets
 
-from .helpers import Deployment, database_url_for, dumps, envelope
+from harness.janitor import database_url
+
+from .helpers import Deployment, dumps, envelope
 
 pytestmark = pytest.mark.integration
 
@@ -293,7 +295,7 @@ def test_a_resume_while_the_database_is_unavailable_is_closed_with_a_cursor(
     own.publish(event)
     own.wait_stored([event["event_id"]])
     name = own.database_url.rsplit("/", 1)[1].split("?")[0]
-    admin = database_url_for(backend.database_url, "postgres")
+    admin = database_url(backend.database_url, "postgres")
     after = "2020-01-01T00:00:00.000000Z"
 
     def set_connections(allowed: bool) -> None:
