@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import subprocess
@@ -11,15 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from harness.backends import Backend, BackendError, free_port
 from harness.config import REFERENCE_RATE_LIMIT, Settings
 from harness.launch import LaunchError, ManagedProcess, http
-
-#: readiness endpoints of the reference services: 200 once connected to the broker with the topology
-#: declared (Candystore: and its queue consumed, the database migrated); liveness is /healthz, /health
-READY_PATHS = {"bloodbank": "/readyz", "candystore": "/readyz"}
-LIVENESS_PATHS = {"bloodbank": "/healthz", "candystore": "/health"}
 
 
 @dataclass
@@ -55,8 +52,8 @@ class ServiceProcess:
 
     def launch(self) -> None:
         """Launch the process without waiting (several services start in parallel)."""
-        module = self.module or f"reference_impl.{self.name}"
-        path = self.ready_path or READY_PATHS.get(self.name, "/readyz")
+        module = self.module or launcher(self.name).MODULE
+        path = self.ready_path or launcher(self.name).READY_PATH
         self.process = ManagedProcess(
             self.name,
             [sys.executable, "-m", *module.split()],
@@ -93,6 +90,12 @@ def available(name: str) -> bool:
     return importlib.util.find_spec(f"reference_impl.{name}.__main__") is not None
 
 
+def launcher(name: str) -> ModuleType:
+    """The launch module of a reference service (``reference_impl.<name>.launch``): command, environment,
+    liveness and readiness paths, owned by the service itself."""
+    return importlib.import_module(f"reference_impl.{name}.launch")
+
+
 def service_env(name: str, backend: Backend, port: int, settings: Settings | None = None) -> dict[str, str]:
     """Environment variables that configure a reference service for this backend (see its README).
 
@@ -101,27 +104,29 @@ def service_env(name: str, backend: Backend, port: int, settings: Settings | Non
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_"))}
     env.update(backend.topology.env())
-    prefix = name.upper()
-    env[f"{prefix}_AMQP_URL"] = backend.amqp_url
-    env[f"{prefix}_HOST"] = "127.0.0.1"
-    env[f"{prefix}_PORT"] = str(port)
-    if name == "candystore":
-        env["CANDYSTORE_DATABASE_URL"] = backend.database_url
-    if settings is None:
-        return env
+    signing_keys = settings.signing_keys if settings is not None and settings.signing_key else ""
     if name == "bloodbank":
-        if settings.signing_key:
-            env["BLOODBANK_SIGNING_KEYS"] = settings.signing_keys
-            env["BLOODBANK_SIGNING_KEY_ID"] = settings.signing_key[0]
-        if settings.api_keys:
-            env["BLOODBANK_API_KEYS"] = settings.api_keys
-        if settings.api_keys and settings.rate_limited:
-            rate, burst = REFERENCE_RATE_LIMIT
-            env["BLOODBANK_RATE_LIMIT"] = str(rate)
-            env["BLOODBANK_RATE_BURST"] = str(burst)
-    if name == "candystore" and settings.signing_key:
-        env["CANDYSTORE_REQUIRE_SIGNATURES"] = "true"
-        env["CANDYSTORE_SIGNING_KEYS"] = settings.signing_keys
+        api_keys = settings.api_keys if settings is not None else ""
+        limited = bool(api_keys) and settings is not None and settings.rate_limited
+        env.update(
+            launcher(name).environment(
+                port=port,
+                amqp_url=backend.amqp_url,
+                signing_keys=signing_keys,
+                signing_key_id=settings.signing_key[0] if signing_keys and settings is not None else "",
+                api_keys=api_keys,
+                rate_limit=REFERENCE_RATE_LIMIT if limited else None,
+            )
+        )
+    else:
+        env.update(
+            launcher(name).environment(
+                port=port,
+                amqp_url=backend.amqp_url,
+                database_url=backend.database_url,
+                signing_keys=signing_keys,
+            )
+        )
     return env
 
 
