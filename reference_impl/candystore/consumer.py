@@ -1,4 +1,7 @@
-"""The consumer: broker topology, batching, classification, dead-lettering and ack-after-commit.
+"""The consumer: broker topology, storage error policy, dead-lettering and ack-after-commit.
+
+Batching is :mod:`reference_impl.candystore.batching`; what a message is (classification, its row,
+"the same event") is :mod:`reference_impl.candystore.classify`.
 
 Per message: verify the signature (when keys are configured) → parse JSON → validate the envelope (and the
 payload when its type is known) → store → acknowledge after COMMIT. Permanent failures are published to the
@@ -10,13 +13,10 @@ docs/adr/0004-candystore-ack-and-dlq.md.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +30,14 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from holyfields import JsonInvalid, Registry, dlq_reason, parse_json, registry
+from holyfields import Registry, registry
+from reference_impl.candystore.batching import Batcher
+from reference_impl.candystore.classify import Delivery, classify, event_time, row, same_event
 from reference_impl.candystore.codec import encode_event
 from reference_impl.candystore.config import Settings
 from reference_impl.candystore.deadletter import dead_letter_message
 from reference_impl.candystore.metrics import Metrics
-from reference_impl.candystore.signing import verify_signature
-from reference_impl.candystore.storage import ROW_ERRORS, TRANSIENT_ERRORS, Row, Storage
+from reference_impl.candystore.storage import ROW_ERRORS, TRANSIENT_ERRORS, Storage
 from reference_impl.candystore.stream import Hub
 
 log = logging.getLogger("candystore.consumer")
@@ -51,45 +52,6 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _ATTEMPT_MEMORY = 10_000
-
-
-def _strip_nul(value: Any) -> Any:
-    """A copy without U+0000 (PostgreSQL's jsonb cannot hold it; the raw body keeps the original)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
-    return value
-
-
-def _event_time(envelope: dict[str, Any]) -> float | None:
-    raw = envelope.get("timestamp")
-    try:
-        return datetime.fromisoformat(raw).timestamp() if isinstance(raw, str) else None
-    except ValueError:
-        return None
-
-
-@dataclass(eq=False)
-class Delivery:
-    """One delivered message and what is known about it so far."""
-
-    message: AbstractIncomingMessage
-    envelope: dict[str, Any] | None = None
-    event_id: str = ""
-    reason: str | None = None
-    detail: str = ""
-
-    @property
-    def body(self) -> bytes:
-        return self.message.body
-
-    @property
-    def identity(self) -> bytes:
-        """Key of the transient-attempt counter (the same body counts as the same message)."""
-        return hashlib.sha1(self.message.body, usedforsecurity=False).digest()
 
 
 class Consumer:
@@ -116,8 +78,7 @@ class Consumer:
         self._channel: AbstractRobustChannel | None = None
         self._dlx: AbstractExchange | None = None
         self._queue: AbstractQueue | None = None
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._held: list[Delivery] = []
+        self._batcher = Batcher(settings.batch_size, settings.batch_linger, metrics)
         self._attempts: OrderedDict[bytes, int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._consumer_tag = ""
@@ -169,7 +130,7 @@ class Consumer:
                 await self._wait_for_database()
                 await self._connect()
                 while not self._stopping.is_set():
-                    batch = await self._next_batch()
+                    batch = await self._batcher.next_batch(self._stopping)
                     if batch:
                         await self._process(batch)
             except asyncio.CancelledError:
@@ -185,10 +146,7 @@ class Consumer:
         connection, self._connection = self._connection, None
         self._channel = self._queue = self._dlx = None
         self._consumer_tag = ""
-        self._held.clear()
-        while not self._inbox.empty():
-            self._inbox.get_nowait()
-        self.metrics.in_flight.set(0)
+        self._batcher.clear()
         if connection is not None:
             await asyncio.gather(connection.close(), return_exceptions=True)
 
@@ -246,81 +204,19 @@ class Consumer:
         log.info("consuming %s (prefetch %d)", topo.queue, self.settings.prefetch)
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
-        self.metrics.received.inc()
-        self.metrics.in_flight.inc()
-        self._inbox.put_nowait(message)
-
-    # --- batching -------------------------------------------------------------------------------------
-    async def _next_batch(self) -> list[Delivery]:
-        """Held messages first, then whatever arrives within the linger time (up to the batch size)."""
-        batch, self._held = self._held, []
-        limit = self.settings.batch_size
-        if not batch:
-            stop = asyncio.ensure_future(self._stopping.wait())
-            get = asyncio.ensure_future(self._inbox.get())
-            await asyncio.wait({stop, get}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            if not get.done():
-                get.cancel()
-                return []
-            batch.append(Delivery(get.result()))
-        deadline = time.monotonic() + self.settings.batch_linger
-        while len(batch) < limit:
-            while len(batch) < limit and not self._inbox.empty():
-                batch.append(Delivery(self._inbox.get_nowait()))
-            remaining = deadline - time.monotonic()
-            if len(batch) >= limit or remaining <= 0:
-                break
-            try:
-                batch.append(Delivery(await asyncio.wait_for(self._inbox.get(), remaining)))
-            except TimeoutError:
-                break
-        return [d for d in batch if self._alive(d)]
-
-    def _alive(self, delivery: Delivery) -> bool:
-        """False when the message came on a channel that is gone (the broker redelivers it)."""
-        try:
-            delivery.message.channel  # noqa: B018 - raises when the channel is closed
-            return True
-        except aio_pika.exceptions.ChannelInvalidStateError:
-            self.metrics.in_flight.dec()
-            return False
+        self._batcher.deliver(message)
 
     # --- one batch ------------------------------------------------------------------------------------
     async def _process(self, batch: list[Delivery]) -> None:
         for delivery in batch:
             if delivery.envelope is None and delivery.reason is None:
-                self._classify(delivery)
+                classify(delivery, self.settings, self.schemas)
         rejected = [d for d in batch if d.reason is not None]
         valid = [d for d in batch if d.reason is None]
         if rejected:
             await self._dead_letter_all(rejected)
         if valid:
             await self._store(valid)
-
-    def _classify(self, d: Delivery) -> None:
-        """Set ``d.envelope`` or ``d.reason`` + ``d.detail`` (the permanent-failure checks)."""
-        if self.settings.signing_keys:
-            headers = d.message.headers or {}
-            if self.settings.require_signatures or "x-signature" in headers:
-                problem = verify_signature(d.body, headers, self.settings.signing_keys)
-                if problem is not None:
-                    d.reason, d.detail = "signature_invalid", problem
-                    return
-        try:
-            envelope = parse_json(d.body)
-        except JsonInvalid as exc:
-            d.reason, d.detail = "json_invalid", str(exc)
-            return
-        if not self.schemas.is_valid(envelope, require_known_type=False):
-            issues = self.schemas.validate(envelope, require_known_type=False)
-            if issues:
-                d.reason = dlq_reason(issues)
-                d.detail = "; ".join(issue.message for issue in issues[:5])
-                return
-        assert isinstance(envelope, dict)
-        d.envelope = envelope
-        d.event_id = str(envelope["event_id"]).lower()
 
     async def _store(self, batch: list[Delivery]) -> None:
         """Insert, commit, then acknowledge; on failure keep, split, or dead-letter as the error says."""
@@ -332,7 +228,7 @@ class Consumer:
             else:
                 first[d.event_id] = d
         unique = list(first.values())
-        rows = [self._row(d) for d in unique]
+        rows = [row(d) for d in unique]
         began = time.perf_counter()
         try:
             result = await self.storage.insert(rows)
@@ -352,13 +248,13 @@ class Consumer:
             stored_at = result.stored.get(d.event_id)
             if stored_at is not None:
                 done.append(d)
-                when = _event_time(d.envelope or {})
+                when = event_time(d.envelope or {})
                 if when is not None:
                     self.metrics.end_to_end_latency.observe(max(0.0, committed - when))
                 if self.hub.subscribers:
                     event_type = str((d.envelope or {}).get("event_type"))
                     streamed.append((event_type, stored_at, encode_event(d.body, stored_at)))
-            elif self._same_event(d, result.existing.get(d.event_id)):
+            elif same_event(d, result.existing.get(d.event_id)):
                 done.append(d)
                 self.metrics.duplicates.inc()
             else:
@@ -366,7 +262,7 @@ class Consumer:
         for d in repeats:
             original = first[d.event_id]
             stored_body = result.existing.get(d.event_id, original.body)
-            if self._same_event(d, stored_body):
+            if same_event(d, stored_body):
                 done.append(d)
                 self.metrics.duplicates.inc()
             else:
@@ -385,32 +281,6 @@ class Consumer:
             streamed.sort(key=lambda item: item[1])  # the hub keeps stored order (the resume cursor)
             self.hub.publish(streamed)
 
-    @staticmethod
-    def _row(d: Delivery) -> Row:
-        jsonb_text = None
-        if b"\\u0000" in d.body:
-            jsonb_text = json.dumps(_strip_nul(d.envelope))
-        return Row(d.event_id, d.body, d.message.routing_key or "", jsonb_text)
-
-    @staticmethod
-    def _same_event(d: Delivery, stored: bytes | None) -> bool:
-        """Identical body, the same JSON document (a redelivery may be re-serialised), or the same document
-        but for the fields the producer filled in for this message (``x-filled-fields``, ADR 0030)."""
-        if stored is None:
-            return False
-        if stored == d.body:
-            return True
-        try:
-            document = parse_json(stored)
-        except JsonInvalid:
-            return False
-        if document == d.envelope:
-            return True
-        filled = filled_fields(d.message.headers)
-        if not filled or not isinstance(document, dict) or d.envelope is None:
-            return False
-        return _without(document, filled) == _without(d.envelope, filled)
-
     async def _transient(self, batch: list[Delivery], exc: BaseException) -> None:
         """Keep every message. A database outage costs no attempts; a failure with the database up does."""
         self.metrics.transient_failures.inc()
@@ -418,7 +288,7 @@ class Consumer:
             log.warning("database unavailable (%r): holding %d messages until it returns", exc, len(batch))
             self.database_up = False
             await self._await_database()
-            self._held = batch + self._held
+            self._batcher.held = batch + self._batcher.held
             return
         if len(batch) > 1:
             # The database answers: find the message(s) that fail, one transaction each.
@@ -442,7 +312,7 @@ class Consumer:
             "storing %s failed (%r), attempt %d; retrying in %.2f s", d.event_id, exc, attempts, delay
         )
         await self._sleep(delay)
-        self._held.append(d)
+        self._batcher.held.append(d)
 
     async def _await_database(self) -> None:
         delay = self.settings.backoff_initial
@@ -472,7 +342,7 @@ class Consumer:
             return
         self.metrics.in_flight.dec(len(deliveries))
         highest = max(deliveries, key=lambda d: d.message.delivery_tag or 0)
-        held_tags = [d.message.delivery_tag or 0 for d in self._held]
+        held_tags = [d.message.delivery_tag or 0 for d in self._batcher.held]
         try:
             if not held_tags or min(held_tags) > (highest.message.delivery_tag or 0):
                 await highest.message.ack(multiple=True)
@@ -490,7 +360,7 @@ class Consumer:
                 continue
             log.warning("dead-lettering %s failed (%s); keeping the message", d.event_id or "message", ok)
             await self._sleep(self.settings.backoff_initial)
-            self._held.append(d)
+            self._batcher.held.append(d)
 
     async def _dead_letter(self, d: Delivery) -> bool:
         m = d.message
@@ -510,24 +380,3 @@ class Consumer:
             log.warning("ack after dead-lettering failed (%s)", exc)
         self.metrics.in_flight.dec()
         return True
-
-
-#: AMQP header naming the envelope fields the producer filled in, not the client (ADR 0030)
-FILLED_HEADER = "x-filled-fields"
-#: the only fields that header may exclude from the duplicate comparison
-FILLABLE = frozenset({"timestamp", "version", "source", "trace_context"})
-
-
-def filled_fields(headers: Mapping[str, Any] | None) -> frozenset[str]:
-    """The :data:`FILLABLE` fields named by ``x-filled-fields`` (comma-separated); other names are ignored,
-    so the header can never exclude ``payload`` or any other client field from the comparison."""
-    value = (headers or {}).get(FILLED_HEADER)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
-        return frozenset()
-    return frozenset(name.strip() for name in value.split(",")) & FILLABLE
-
-
-def _without(document: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
-    return {key: value for key, value in document.items() if key not in names}
