@@ -5,6 +5,7 @@ harness verify [...]                   run the verification suites and write rep
 harness probe [...]                    discover a target's surface, draft a target profile
 harness mutants [--only NAME] [--fast]  verify each mutant; the mutation score
 harness schemas generate|check|diff    schema tooling
+harness asyncapi generate|check|diff   the AsyncAPI 3.0 document of the bus
 """
 
 from __future__ import annotations
@@ -292,6 +293,21 @@ def mutants(args: argparse.Namespace) -> int:
     merge_into_reports(result, Path(args.reports))
     complete = all(row["named"] and not row["false_positives"] for row in result["rows"])
     return 0 if complete else 1
+
+
+def asyncapi_args(parser: argparse.ArgumentParser) -> None:
+    from holyfields.asyncapi import add_arguments
+
+    add_arguments(parser)
+
+
+@command("asyncapi", "generate, drift-check or diff the AsyncAPI 3.0 document of the bus")
+def asyncapi(args: argparse.Namespace) -> int:
+    from harness.profile import Profile
+    from holyfields.asyncapi import run
+
+    profile = getattr(args, "profile", None)
+    return run(args, Profile.load(profile).broker if profile else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
