@@ -1,0 +1,348 @@
+"""Operating the dead-letter queue: list, show and replay dead letters without ever losing one (SPEC §2, §7).
+
+Reading never consumes: :func:`list_dead_letters` and :func:`find_dead_letter` take the messages with
+``basic.get`` *without* acknowledging them and give them back when their channel closes (RabbitMQ puts them
+back at their place in the queue). Only the messages present when a scan starts are looked at, so a dead
+letter that arrives meanwhile (for instance a replayed one that failed again) is not seen twice.
+
+:func:`replay` republishes each chosen dead letter to the main exchange, with its original body (the same
+bytes) and properties, under its original routing key, and acknowledges it in the DLQ only after the broker
+confirmed the republish (publisher confirms, ``mandatory``). A crash at any point leaves every message in the
+DLQ, or republished, or both (then the consumer's idempotence on ``event_id`` absorbs the duplicate); never
+neither. The headers the dead-lettering added (``x-dlq-*``, ``x-original-*``, ``x-death``...) are dropped
+and ``x-dlq-replays`` counts the replays, so a message that keeps failing is easy to spot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from harness.ledger import DeadLetter
+from holyfields.topology import Topology
+
+__all__ = [
+    "DLQ_HEADERS",
+    "Letter",
+    "ReplayResult",
+    "find_dead_letter",
+    "list_dead_letters",
+    "replay",
+    "replay_properties",
+]
+
+#: headers added by dead-lettering (consumer or broker); a replay drops them
+DLQ_HEADERS = frozenset(
+    {
+        "x-dlq-reason",
+        "x-dlq-detail",
+        "x-dlq-consumer",
+        "x-original-exchange",
+        "x-original-routing-key",
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+    }
+)
+REPLAYS_HEADER = "x-dlq-replays"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One dead letter as the DLQ holds it (body and properties untouched)."""
+
+    letter: DeadLetter
+    properties: Any  # pika.BasicProperties
+    delivery_tag: int = 0
+
+    @property
+    def id(self) -> str:
+        """The event id (from the body), else the AMQP message id, else ``"-"``."""
+        return self.letter.event_id or self.letter.message_id or "-"
+
+    @property
+    def reason(self) -> str:
+        return self.letter.reason
+
+    @property
+    def detail(self) -> str:
+        return self.letter.detail
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return self.letter.headers
+
+    @property
+    def body(self) -> bytes:
+        return self.letter.body
+
+    @property
+    def event_type(self) -> str | None:
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("event_type"), str):
+            return value["event_type"]
+        return None
+
+    @property
+    def routing_key(self) -> str | None:
+        """Where the message was first published: ``x-original-routing-key``, ``x-death``, else its type."""
+        original = self.headers.get("x-original-routing-key")
+        if original:
+            return _text(original)
+        for death in self.headers.get("x-death") or []:
+            keys = death.get("routing-keys") or []
+            if keys:
+                return _text(keys[0])
+        return self.event_type
+
+    @property
+    def dead_lettered_at(self) -> float | None:
+        """Seconds since the epoch: the broker's ``x-death`` time, else the message's ``timestamp``."""
+        for death in self.headers.get("x-death") or []:
+            when = death.get("time")
+            if isinstance(when, datetime):
+                return when.replace(tzinfo=when.tzinfo or UTC).timestamp()
+            if isinstance(when, int | float):
+                return float(when)
+        stamp = getattr(self.properties, "timestamp", None)
+        return float(stamp) if stamp else None
+
+    def age(self, now: float | None = None) -> float | None:
+        at = self.dead_lettered_at
+        return None if at is None else max(0.0, (now or time.time()) - at)
+
+    def matches(
+        self, reason: str | None = None, event_type: str | None = None, ids: set[str] | None = None
+    ) -> bool:
+        if reason and self.reason != reason:
+            return False
+        if event_type and self.event_type != event_type:
+            return False
+        return not ids or bool({self.letter.event_id, self.letter.message_id} & ids)
+
+    def as_dict(self, now: float | None = None) -> dict[str, Any]:
+        """JSON-ready summary (``harness dlq list --json``)."""
+        age = self.age(now)
+        return {
+            "id": self.id,
+            "event_id": self.letter.event_id,
+            "message_id": self.letter.message_id,
+            "event_type": self.event_type,
+            "reason": self.reason,
+            "detail": self.detail,
+            "routing_key": self.routing_key,
+            "age_seconds": None if age is None else round(age, 1),
+            "replays": int(self.headers.get(REPLAYS_HEADER) or 0),
+        }
+
+
+def _open(amqp_url: str) -> Any:
+    try:
+        return pika.BlockingConnection(pika.URLParameters(amqp_url))
+    except pika.exceptions.AMQPError as exc:
+        host = amqp_url.split("@")[-1]
+        raise ValueError(f"cannot connect to the broker at {host}: {exc!r}") from None
+
+
+def _depth(connection: Any, queue: str) -> int:
+    channel = connection.channel()
+    try:
+        return channel.queue_declare(queue, passive=True).method.message_count
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code == 404:
+            raise ValueError(
+                f"no queue {queue!r} on this broker: give the DLQ's name in the profile's [broker] dlq "
+                "(--profile) or HARNESS_DLQ"
+            ) from None
+        raise
+    finally:
+        if channel.is_open:
+            channel.close()
+
+
+@contextmanager
+def _scan(connection: Any, queue: str) -> Iterator[tuple[Any, Iterator[Letter]]]:
+    """(channel, letters): every message in ``queue`` now, unacknowledged; the rest goes back on close."""
+    depth = _depth(connection, queue)
+    channel = connection.channel()
+
+    def letters() -> Iterator[Letter]:
+        for _ in range(depth):
+            method, props, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                return
+            yield Letter(DeadLetter.from_message(method, props, body), props, method.delivery_tag)
+
+    try:
+        yield channel, letters()
+    finally:
+        if channel.is_open:
+            channel.close()  # unacknowledged messages return to the queue
+
+
+def list_dead_letters(
+    amqp_url: str,
+    topology: Topology,
+    *,
+    reason: str | None = None,
+    event_type: str | None = None,
+    limit: int = 100,
+) -> list[Letter]:
+    """The first ``limit`` dead letters matching the filters, oldest first; the DLQ is left as it was."""
+    connection = _open(amqp_url)
+    try:
+        found: list[Letter] = []
+        with _scan(connection, topology.dlq) as (_channel, letters):
+            for letter in letters:
+                if letter.matches(reason, event_type):
+                    found.append(letter)
+                    if len(found) >= limit:
+                        break
+        return found
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def find_dead_letter(amqp_url: str, topology: Topology, letter_id: str) -> Letter | None:
+    """The dead letter whose event id or message id is ``letter_id``; the DLQ is left as it was."""
+    connection = _open(amqp_url)
+    try:
+        with _scan(connection, topology.dlq) as (_channel, letters):
+            for letter in letters:
+                if letter.matches(ids={letter_id}):
+                    return letter
+        return None
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def replay_properties(letter: Letter) -> Any:
+    """The original properties for the republish: dead-lettering headers dropped, the replay counted."""
+    props = letter.properties
+    headers = {k: v for k, v in (props.headers or {}).items() if k not in DLQ_HEADERS}
+    headers[REPLAYS_HEADER] = int((props.headers or {}).get(REPLAYS_HEADER) or 0) + 1
+    return pika.BasicProperties(
+        content_type=props.content_type,
+        content_encoding=props.content_encoding,
+        headers=headers,
+        delivery_mode=props.delivery_mode or 2,
+        priority=props.priority,
+        correlation_id=props.correlation_id,
+        reply_to=props.reply_to,
+        message_id=props.message_id,
+        timestamp=props.timestamp,
+        type=props.type,
+        app_id=props.app_id,
+    )
+
+
+@dataclass
+class ReplayResult:
+    """What a replay did: ids replayed (confirmed, then removed from the DLQ), kept, and why."""
+
+    replayed: list[str] = field(default_factory=list)
+    #: id -> why it stayed in the DLQ (unroutable, refused by the broker, no routing key)
+    failed: dict[str, str] = field(default_factory=dict)
+    matched: int = 0
+    scanned: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "replayed": len(self.replayed),
+            "failed": self.failed,
+            "matched": self.matched,
+            "scanned": self.scanned,
+            "dry_run": self.dry_run,
+        }
+
+
+def replay(
+    amqp_url: str,
+    topology: Topology,
+    *,
+    reason: str | None = None,
+    ids: set[str] | None = None,
+    event_type: str | None = None,
+    dry_run: bool = False,
+    rate: float | None = None,
+    on_letter: Callable[[Letter, str], None] | None = None,
+    on_confirmed: Callable[[Letter], None] | None = None,
+) -> ReplayResult:
+    """Republish the matching dead letters to the main exchange; each leaves the DLQ after its confirm.
+
+    ``rate`` caps republishes per second (a consumer just fixed should not be flooded); ``on_letter`` is
+    called with each matching letter and what happened (``"replayed"``, ``"would replay"``, or why not);
+    ``on_confirmed`` with each letter whose republish the broker confirmed, before it is removed from the
+    DLQ (the moment a crash leaves it in both places).
+    """
+    result = ReplayResult(dry_run=dry_run)
+    connection = _open(amqp_url)
+    try:
+        publisher = connection.channel()
+        publisher.confirm_delivery()
+        interval = 1.0 / rate if rate else 0.0
+        next_at = time.monotonic()
+        with _scan(connection, topology.dlq) as (channel, letters):
+            for letter in letters:
+                result.scanned += 1
+                if not letter.matches(reason, event_type, ids):
+                    continue  # stays unacknowledged: back in the DLQ when the scan closes
+                result.matched += 1
+                routing_key = letter.routing_key
+                if routing_key is None:
+                    result.failed[letter.id] = "no routing key: neither x-original-routing-key nor event_type"
+                    _tell(on_letter, letter, result.failed[letter.id])
+                    continue
+                if dry_run:
+                    _tell(on_letter, letter, "would replay")
+                    continue
+                if interval:
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                    next_at = max(next_at + interval, time.monotonic())
+                try:
+                    publisher.basic_publish(
+                        topology.exchange, routing_key, letter.body, replay_properties(letter), mandatory=True
+                    )
+                except pika.exceptions.UnroutableError:
+                    result.failed[letter.id] = f"unroutable on {topology.exchange!r} with key {routing_key!r}"
+                except pika.exceptions.NackError:
+                    result.failed[letter.id] = "the broker refused the republish (nack)"
+                else:
+                    if on_confirmed is not None:
+                        on_confirmed(letter)
+                    channel.basic_ack(letter.delivery_tag)  # only now: the republish is confirmed
+                    result.replayed.append(letter.id)
+                    _tell(on_letter, letter, "replayed")
+                    continue
+                _tell(on_letter, letter, result.failed[letter.id])
+        return result
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def _tell(callback: Callable[[Letter, str], None] | None, letter: Letter, what: str) -> None:
+    if callback is not None:
+        callback(letter, what)
