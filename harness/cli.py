@@ -312,185 +312,30 @@ def asyncapi(args: argparse.Namespace) -> int:
     return run(args, Profile.load(profile).broker if profile else None)
 
 
-def _broker_options(parser: argparse.ArgumentParser) -> None:
-    """--amqp-url and --profile (the broker's names), as the commands operating a broker take them."""
-    parser.add_argument("--amqp-url", default=None, help="AMQP URL of the broker (env HARNESS_AMQP_URL)")
-    parser.add_argument(
-        "--profile", default=None, help="target profile (TOML) with the [broker] names (env HARNESS_PROFILE)"
-    )
-
-
-def _broker_settings(args: argparse.Namespace, command_name: str) -> Settings | None:
-    settings = Settings.resolve({"amqp_url": args.amqp_url, "profile": args.profile})
-    if not settings.amqp_url:
-        _say(
-            f"harness {command_name}: give --amqp-url (or HARNESS_AMQP_URL), e.g. amqp://guest:guest@host:5672/%2F"
-        )
-        return None
-    return settings
-
-
 def topology_args(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="topology_action", required=True, metavar="{check}")
-    check = actions.add_parser(
-        "check",
-        help="compare a live broker with the expected topology (SPEC §2); exit 1 on any difference",
-        description="One line per exchange, queue and binding: ok, missing, differs (expected vs actual) or "
-        "unchecked. Uses the management HTTP API when given or found for the same node, else AMQP alone.",
-    )
-    _broker_options(check)
-    check.add_argument(
-        "--management-url",
-        default=os.environ.get("HARNESS_MANAGEMENT_URL") or None,
-        help="RabbitMQ management API, e.g. http://user:pw@host:15672 (env HARNESS_MANAGEMENT_URL); "
-        "default: port 15672 of the AMQP host when it serves the same node, else AMQP-only checks",
-    )
+    from harness.topology import add_arguments
+
+    add_arguments(parser)
 
 
 @command("topology", "check that a live broker has the expected exchanges, queues, arguments and bindings")
 def topology(args: argparse.Namespace) -> int:
-    from harness.topology import check_topology
+    from harness.topology import run
 
-    settings = _broker_settings(args, "topology check")
-    if settings is None:
-        return 2
-    try:
-        report = check_topology(settings.amqp_url, settings.topology, args.management_url)
-    except ValueError as exc:
-        _say(f"harness topology check: {exc}")
-        return 2
-    print(report.render())
-    return 0 if report.ok else 1
+    return run(args)
 
 
 def dlq_args(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="dlq_action", required=True, metavar="{list,show,replay}")
-    listing = actions.add_parser(
-        "list", help="the dead letters (reason, detail, event id, type, age); the DLQ is left as it was"
-    )
-    show = actions.add_parser("show", help="one dead letter: properties, headers and body")
-    replay = actions.add_parser(
-        "replay",
-        help="republish dead letters to the main exchange; each leaves the DLQ after the broker's confirm",
-    )
-    for child in (listing, show, replay):
-        _broker_options(child)
-    for child in (listing, replay):
-        child.add_argument("--reason", help="only this x-dlq-reason (x-death:expired etc. for the broker's)")
-        child.add_argument("--event-type", help="only this event type")
-    listing.add_argument("--limit", type=int, default=100, help="at most N (default 100)")
-    listing.add_argument("--json", action="store_true", help="one JSON document")
-    show.add_argument("id", help="event id (or AMQP message id) of the dead letter")
-    replay.add_argument("--ids", nargs="+", metavar="ID", help="only these event ids (or message ids)")
-    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
-    replay.add_argument("--rate", type=float, default=None, help="at most N republishes per second")
+    from harness.dlq import add_arguments
 
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
+    add_arguments(parser)
 
 
 @command("dlq", "list, show and replay dead letters (never losing one)")
 def dlq(args: argparse.Namespace) -> int:
-    import time
+    from harness.dlq import run
 
-    from harness import dlq as ops
-
-    settings = _broker_settings(args, f"dlq {args.dlq_action}")
-    if settings is None:
-        return 2
-    url, topo = settings.amqp_url, settings.topology
-    try:
-        if args.dlq_action == "list":
-            if args.limit < 1:
-                _say("harness dlq list: --limit must be at least 1")
-                return 2
-            letters = ops.list_dead_letters(
-                url, topo, reason=args.reason, event_type=args.event_type, limit=args.limit
-            )
-            now = time.time()
-            if args.json:
-                print(json.dumps([letter.as_dict(now) for letter in letters], indent=2, ensure_ascii=False))
-                return 0
-            print(f"{'ID':36}  {'TYPE':38}  {'REASON':20}  {'AGE':>6}  DETAIL")
-            for letter in letters:
-                row = letter.as_dict(now)
-                detail = " ".join(row["detail"].split())[:80]
-                print(
-                    f"{row['id']:36}  {row['event_type'] or '-':38}  {row['reason']:20}  "
-                    f"{_age(row['age_seconds']):>6}  {detail}"
-                )
-            print(f"harness dlq list: {len(letters)} dead letter(s) in {topo.dlq!r} shown")
-            return 0
-        if args.dlq_action == "show":
-            letter = ops.find_dead_letter(url, topo, args.id)
-            if letter is None:
-                _say(
-                    f"harness dlq show: no dead letter with event id or message id {args.id!r} "
-                    f"in {topo.dlq!r}"
-                )
-                return 1
-            props = letter.properties
-            print(
-                json.dumps(
-                    {
-                        **letter.as_dict(),
-                        "properties": {
-                            name: getattr(props, name)
-                            for name in (
-                                "content_type",
-                                "content_encoding",
-                                "delivery_mode",
-                                "message_id",
-                                "timestamp",
-                                "correlation_id",
-                                "type",
-                                "app_id",
-                            )
-                            if getattr(props, name) is not None
-                        },
-                        "headers": letter.headers,
-                    },
-                    indent=2,
-                    ensure_ascii=False,
-                    default=str,
-                )
-            )
-            try:
-                body = json.dumps(json.loads(letter.body), indent=2, ensure_ascii=False)
-            except ValueError:
-                body = repr(letter.body)
-            print(f"body ({len(letter.body)} bytes):\n{body}")
-            return 0
-
-        def progress(letter: ops.Letter, what: str) -> None:
-            print(f"{what}: {letter.id} ({letter.reason}) -> {letter.routing_key}", flush=True)
-
-        result = ops.replay(
-            url,
-            topo,
-            reason=args.reason,
-            event_type=args.event_type,
-            ids=set(args.ids or ()),
-            dry_run=args.dry_run,
-            rate=args.rate,
-            on_letter=progress,
-        )
-    except ValueError as exc:
-        _say(f"harness dlq {args.dlq_action}: {exc}")
-        return 2
-    verb = "would replay" if result.dry_run else "replayed"
-    count = result.matched - len(result.failed) if result.dry_run else len(result.replayed)
-    print(
-        f"harness dlq replay: {verb} {count} of {result.matched} matching ({result.scanned} scanned) to "
-        f"{topo.exchange!r}; {len(result.failed)} kept in {topo.dlq!r}"
-    )
-    return 1 if result.failed else 0
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

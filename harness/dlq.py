@@ -15,7 +15,9 @@ and ``x-dlq-replays`` counts the replays, so a message that keeps failing is eas
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
+from harness._broker_cli import add_broker_options, broker_settings
 from harness.ledger import DeadLetter
 from holyfields.topology import Topology
 
@@ -33,10 +36,12 @@ __all__ = [
     "DLQ_HEADERS",
     "Letter",
     "ReplayResult",
+    "add_arguments",
     "find_dead_letter",
     "list_dead_letters",
     "replay",
     "replay_properties",
+    "run",
 ]
 
 #: headers added by dead-lettering (consumer or broker); a replay drops them
@@ -346,3 +351,132 @@ def replay(
 def _tell(callback: Callable[[Letter, str], None] | None, letter: Letter, what: str) -> None:
     if callback is not None:
         callback(letter, what)
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Fill the ``harness dlq`` parser with ``list``, ``show`` and ``replay``."""
+    actions = parser.add_subparsers(dest="dlq_action", required=True, metavar="{list,show,replay}")
+    listing = actions.add_parser(
+        "list", help="the dead letters (reason, detail, event id, type, age); the DLQ is left as it was"
+    )
+    show = actions.add_parser("show", help="one dead letter: properties, headers and body")
+    replaying = actions.add_parser(
+        "replay",
+        help="republish dead letters to the main exchange; each leaves the DLQ after the broker's confirm",
+    )
+    for child in (listing, show, replaying):
+        add_broker_options(child)
+    for child in (listing, replaying):
+        child.add_argument("--reason", help="only this x-dlq-reason (x-death:expired etc. for the broker's)")
+        child.add_argument("--event-type", help="only this event type")
+    listing.add_argument("--limit", type=int, default=100, help="at most N (default 100)")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    show.add_argument("id", help="event id (or AMQP message id) of the dead letter")
+    replaying.add_argument("--ids", nargs="+", metavar="ID", help="only these event ids (or message ids)")
+    replaying.add_argument(
+        "--dry-run", action="store_true", help="say what would be replayed, change nothing"
+    )
+    replaying.add_argument("--rate", type=float, default=None, help="at most N republishes per second")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+_SHOWN_PROPERTIES = (
+    "content_type",
+    "content_encoding",
+    "delivery_mode",
+    "message_id",
+    "timestamp",
+    "correlation_id",
+    "type",
+    "app_id",
+)
+
+
+def _list(args: argparse.Namespace, url: str, topology: Topology) -> int:
+    if args.limit < 1:
+        print("harness dlq list: --limit must be at least 1", file=sys.stderr)
+        return 2
+    letters = list_dead_letters(
+        url, topology, reason=args.reason, event_type=args.event_type, limit=args.limit
+    )
+    now = time.time()
+    if args.json:
+        print(json.dumps([letter.as_dict(now) for letter in letters], indent=2, ensure_ascii=False))
+        return 0
+    print(f"{'ID':36}  {'TYPE':38}  {'REASON':20}  {'AGE':>6}  DETAIL")
+    for letter in letters:
+        row = letter.as_dict(now)
+        detail = " ".join(row["detail"].split())[:80]
+        print(
+            f"{row['id']:36}  {row['event_type'] or '-':38}  {row['reason']:20}  "
+            f"{_age(row['age_seconds']):>6}  {detail}"
+        )
+    print(f"harness dlq list: {len(letters)} dead letter(s) in {topology.dlq!r} shown")
+    return 0
+
+
+def _show(args: argparse.Namespace, url: str, topology: Topology) -> int:
+    letter = find_dead_letter(url, topology, args.id)
+    if letter is None:
+        print(
+            f"harness dlq show: no dead letter with event id or message id {args.id!r} in {topology.dlq!r}",
+            file=sys.stderr,
+        )
+        return 1
+    props = letter.properties
+    shown = {name: getattr(props, name) for name in _SHOWN_PROPERTIES if getattr(props, name) is not None}
+    summary = {**letter.as_dict(), "properties": shown, "headers": letter.headers}
+    print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    try:
+        body = json.dumps(json.loads(letter.body), indent=2, ensure_ascii=False)
+    except ValueError:
+        body = repr(letter.body)
+    print(f"body ({len(letter.body)} bytes):\n{body}")
+    return 0
+
+
+def _replay(args: argparse.Namespace, url: str, topology: Topology) -> int:
+    def progress(letter: Letter, what: str) -> None:
+        print(f"{what}: {letter.id} ({letter.reason}) -> {letter.routing_key}", flush=True)
+
+    result = replay(
+        url,
+        topology,
+        reason=args.reason,
+        event_type=args.event_type,
+        ids=set(args.ids or ()),
+        dry_run=args.dry_run,
+        rate=args.rate,
+        on_letter=progress,
+    )
+    verb = "would replay" if result.dry_run else "replayed"
+    count = result.matched - len(result.failed) if result.dry_run else len(result.replayed)
+    print(
+        f"harness dlq replay: {verb} {count} of {result.matched} matching ({result.scanned} scanned) to "
+        f"{topology.exchange!r}; {len(result.failed)} kept in {topology.dlq!r}"
+    )
+    return 1 if result.failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """``harness dlq list|show|replay``: 0 done, 1 not found / some kept, 2 bad input or no broker."""
+    settings = broker_settings(args, f"dlq {args.dlq_action}")
+    if settings is None:
+        return 2
+    action = {"list": _list, "show": _show, "replay": _replay}[args.dlq_action]
+    try:
+        return action(args, settings.amqp_url, settings.topology)
+    except ValueError as exc:
+        print(f"harness dlq {args.dlq_action}: {exc}", file=sys.stderr)
+        return 2

@@ -19,7 +19,10 @@ object and exits 1 on any difference (see :func:`run`).
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
+import sys
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,11 +32,20 @@ import httpx
 import pika
 import pika.exceptions
 
+from harness._broker_cli import add_broker_options, broker_settings
 from holyfields.topology import Topology
 
 Status = Literal["ok", "missing", "differs", "unchecked"]
 
-__all__ = ["Expected", "Finding", "TopologyReport", "check_topology", "expected_objects"]
+__all__ = [
+    "Expected",
+    "Finding",
+    "TopologyReport",
+    "add_arguments",
+    "check_topology",
+    "expected_objects",
+    "run",
+]
 
 #: how many differences of one queue the AMQP-only check follows before giving up
 _MAX_ROUNDS = 16
@@ -458,3 +470,38 @@ def check_topology(
     finally:
         if connection.is_open:
             connection.close()
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Fill the ``harness topology`` parser (its ``check`` action)."""
+    actions = parser.add_subparsers(dest="topology_action", required=True, metavar="{check}")
+    check = actions.add_parser(
+        "check",
+        help="compare a live broker with the expected topology (SPEC §2); exit 1 on any difference",
+        description="One line per exchange, queue and binding: ok, missing, differs (expected vs actual) or "
+        "unchecked. Uses the management HTTP API when given or found for the same node, else AMQP alone.",
+    )
+    add_broker_options(check)
+    check.add_argument(
+        "--management-url",
+        default=os.environ.get("HARNESS_MANAGEMENT_URL") or None,
+        help="RabbitMQ management API, e.g. http://user:pw@host:15672 (env HARNESS_MANAGEMENT_URL); "
+        "default: port 15672 of the AMQP host when it serves the same node, else AMQP-only checks",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """``harness topology check``: 0 when the broker conforms, 1 when it differs, 2 on bad input."""
+    settings = broker_settings(args, "topology check")
+    if settings is None:
+        return 2
+    try:
+        report = check_topology(settings.amqp_url, settings.topology, args.management_url)
+    except ValueError as exc:
+        print(f"harness topology check: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
+    return 0 if report.ok else 1
