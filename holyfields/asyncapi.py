@@ -22,7 +22,8 @@ What it covers:
 >>> doc["channels"]["candystore.events"]["bindings"]["amqp"]["x-queue-arguments"]["x-dead-letter-exchange"]
 'bloodbank.events.dlq'
 
-Command line: ``harness asyncapi generate [--out FILE] | check [--file FILE] | diff OLD NEW [--json]``.
+Command line: ``harness asyncapi generate [--out FILE] | check [--file FILE] | validate FILE |
+diff OLD NEW [--json]``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import difflib
 import json
 import re
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ __all__ = [
     "diff_documents",
     "render",
     "run",
+    "validate",
 ]
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -329,6 +332,23 @@ def check(path: str | Path = ASYNCAPI_FILE, topology: Topology | None = None) ->
     return f"{file} drifted from the schemas/topology: run `{REGENERATE} --out {file}` and commit it\n{diff}"
 
 
+def validate(document: dict[str, Any]) -> list[str]:
+    """Every violation of the official AsyncAPI 3.0.0 JSON Schema (vendored), as ``path: message``."""
+    from jsonschema import Draft7Validator
+
+    validator = Draft7Validator(_official_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(part) for part in error.absolute_path) or "(document)"
+        problems.append(f"{where}: {error.message[:300]}")
+    return problems
+
+
+@cache
+def _official_schema() -> dict[str, Any]:
+    return json.loads(ASYNCAPI_JSON_SCHEMA.read_text(encoding="utf-8"))
+
+
 # ------------------------------------------------------------------------------------------ diff
 
 
@@ -542,7 +562,9 @@ def _relabel(changes: list[Change], label: str) -> list[Change]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Fill the ``harness asyncapi`` parser with ``generate``, ``check`` and ``diff``."""
-    actions = parser.add_subparsers(dest="asyncapi_action", required=True, metavar="{generate,check,diff}")
+    actions = parser.add_subparsers(
+        dest="asyncapi_action", required=True, metavar="{generate,check,validate,diff}"
+    )
     generate = actions.add_parser(
         "generate", help="write the AsyncAPI 3.0 document of the bus (schemas + topology)"
     )
@@ -554,6 +576,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     check_parser = actions.add_parser("check", help="exit 1 when the committed document drifted")
     check_parser.add_argument("--file", default=str(ASYNCAPI_FILE), help="(default: %(default)s)")
+    validating = actions.add_parser(
+        "validate", help="validate an AsyncAPI 3.0 document against the official JSON Schema (exit 1 if not)"
+    )
+    validating.add_argument("file", type=Path)
     diff = actions.add_parser(
         "diff",
         help="classify the change between two AsyncAPI documents as patch, minor or major",
@@ -591,6 +617,17 @@ def run(args: argparse.Namespace, topology: Topology | None = None) -> int:
                 print(problem, file=sys.stderr)
                 return 1
             print(f"{_display(args.file)} matches the schemas and the topology")
+            return 0
+        if action == "validate":
+            problems = validate(_load(args.file))
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                print(
+                    f"{_display(args.file)}: {len(problems)} violation(s) of AsyncAPI 3.0.0", file=sys.stderr
+                )
+                return 1
+            print(f"{_display(args.file)} is a valid AsyncAPI 3.0.0 document")
             return 0
         result = diff_documents(_load(args.old), _load(args.new))
     except ValueError as exc:

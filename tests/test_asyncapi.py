@@ -21,6 +21,7 @@ from holyfields.asyncapi import (
     check,
     diff_documents,
     render,
+    validate,
 )
 from holyfields.topology import Topology
 
@@ -41,6 +42,16 @@ def _errors(validator: Draft7Validator, document: dict[str, Any]) -> list[str]:
 
 def test_the_generated_document_is_valid_asyncapi_3(official: Draft7Validator) -> None:
     assert _errors(official, DOC) == []
+    assert validate(DOC) == []
+
+
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert harness_main(["asyncapi", "validate", str(ASYNCAPI_FILE)]) == 0
+    broken = copy.deepcopy(DOC)
+    broken["operations"]["candystore.consume"]["action"] = "subscribe"
+    (tmp_path / "broken.json").write_text(json.dumps(broken), encoding="utf-8")
+    assert harness_main(["asyncapi", "validate", str(tmp_path / "broken.json")]) == 1
+    assert "operations/candystore.consume" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -120,7 +131,14 @@ def test_each_message_schema_is_the_envelope_with_its_payload(event_type: str) -
     assert list(validator.iter_errors(missing)), "a payload without a required field must not match"
 
 
-def test_the_profile_names_go_into_the_document() -> None:
+def test_the_profile_names_go_into_the_document(tmp_path: Path) -> None:
+    profile, out = tmp_path / "team.toml", tmp_path / "team.asyncapi.json"
+    profile.write_text('[broker]\nexchange = "team.bloodbank.events.v1"\n', encoding="utf-8")
+    assert harness_main(["asyncapi", "generate", "--profile", str(profile), "--out", str(out)]) == 0
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["channels"]["n8n.workflow.completed.v1"]["bindings"]["amqp"]["exchange"]["name"] == (
+        "team.bloodbank.events.v1"
+    )
     doc = build_document(Topology().prefixed("team."))
     assert doc["channels"]["candystore.events"]["address"] == "team.candystore.events"
     assert (
