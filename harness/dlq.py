@@ -272,9 +272,12 @@ class ReplayResult:
     matched: int = 0
     scanned: int = 0
     dry_run: bool = False
+    #: the broker connection broke mid-way: what is not in ``replayed`` is still in the DLQ
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "error": self.error,
             "replayed": len(self.replayed),
             "failed": self.failed,
             "matched": self.matched,
@@ -307,8 +310,7 @@ def replay(
     try:
         publisher = connection.channel()
         publisher.confirm_delivery()
-        interval = 1.0 / rate if rate else 0.0
-        next_at = time.monotonic()
+        pace = _Pace(rate)
         with _scan(connection, topology.dlq) as (channel, letters):
             for letter in letters:
                 result.scanned += 1
@@ -318,34 +320,61 @@ def replay(
                 routing_key = letter.routing_key
                 if routing_key is None:
                     result.failed[letter.id] = "no routing key: neither x-original-routing-key nor event_type"
-                    _tell(on_letter, letter, result.failed[letter.id])
-                    continue
-                if dry_run:
+                elif dry_run:
                     _tell(on_letter, letter, "would replay")
-                    continue
-                if interval:
-                    time.sleep(max(0.0, next_at - time.monotonic()))
-                    next_at = max(next_at + interval, time.monotonic())
-                try:
-                    publisher.basic_publish(
-                        topology.exchange, routing_key, letter.body, replay_properties(letter), mandatory=True
-                    )
-                except pika.exceptions.UnroutableError:
-                    result.failed[letter.id] = f"unroutable on {topology.exchange!r} with key {routing_key!r}"
-                except pika.exceptions.NackError:
-                    result.failed[letter.id] = "the broker refused the republish (nack)"
                 else:
-                    if on_confirmed is not None:
-                        on_confirmed(letter)
-                    channel.basic_ack(letter.delivery_tag)  # only now: the republish is confirmed
-                    result.replayed.append(letter.id)
-                    _tell(on_letter, letter, "replayed")
-                    continue
-                _tell(on_letter, letter, result.failed[letter.id])
-        return result
+                    pace.wait()
+                    problem = _republish(publisher, channel, topology, letter, routing_key, on_confirmed)
+                    if problem is None:
+                        result.replayed.append(letter.id)
+                        _tell(on_letter, letter, "replayed")
+                    else:
+                        result.failed[letter.id] = problem
+                if letter.id in result.failed:
+                    _tell(on_letter, letter, result.failed[letter.id])
+    except pika.exceptions.AMQPError as exc:
+        # unacknowledged letters return to the DLQ when the connection is gone: nothing is lost
+        result.error = f"the broker connection broke ({exc!r}); every letter not replayed is still in the DLQ"
     finally:
         if connection.is_open:
             connection.close()
+    return result
+
+
+class _Pace:
+    """At most ``rate`` republishes per second (None: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        if self.interval:
+            time.sleep(max(0.0, self.next_at - time.monotonic()))
+            self.next_at = max(self.next_at + self.interval, time.monotonic())
+
+
+def _republish(
+    publisher: Any,
+    channel: Any,
+    topology: Topology,
+    letter: Letter,
+    routing_key: str,
+    on_confirmed: Callable[[Letter], None] | None,
+) -> str | None:
+    """Publish (confirmed, mandatory), then ack the letter in the DLQ; None when done, else why not."""
+    try:
+        publisher.basic_publish(
+            topology.exchange, routing_key, letter.body, replay_properties(letter), mandatory=True
+        )
+    except pika.exceptions.UnroutableError:
+        return f"unroutable on {topology.exchange!r} with key {routing_key!r}"
+    except pika.exceptions.NackError:
+        return "the broker refused the republish (nack)"
+    if on_confirmed is not None:
+        on_confirmed(letter)
+    channel.basic_ack(letter.delivery_tag)  # only now: the republish is confirmed
+    return None
 
 
 def _tell(callback: Callable[[Letter, str], None] | None, letter: Letter, what: str) -> None:
@@ -466,7 +495,9 @@ def _replay(args: argparse.Namespace, url: str, topology: Topology) -> int:
         f"harness dlq replay: {verb} {count} of {result.matched} matching ({result.scanned} scanned) to "
         f"{topology.exchange!r}; {len(result.failed)} kept in {topology.dlq!r}"
     )
-    return 1 if result.failed else 0
+    if result.error:
+        print(f"harness dlq replay: stopped: {result.error}", file=sys.stderr)
+    return 1 if result.failed or result.error else 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -149,14 +149,14 @@ def _redact(url: str) -> str:
 class _Management:
     """The few management API calls the check needs, with the AMQP URL's credentials by default."""
 
-    def __init__(self, url: str, params: pika.URLParameters) -> None:
+    def __init__(self, url: str, params: pika.URLParameters, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"management URL {url!r} is not an http(s) URL (e.g. http://127.0.0.1:15672)")
         auth = (parts.username or params.credentials.username, parts.password or params.credentials.password)
         port = f":{parts.port}" if parts.port else ""
         base = urlunsplit(parts._replace(netloc=f"{parts.hostname}{port}")).rstrip("/")
-        self.http = httpx.Client(base_url=base, auth=auth, timeout=5)
+        self.http = httpx.Client(base_url=base, auth=auth, timeout=timeout)
         self.vhost = quote(params.virtual_host, safe="")
 
     def get(self, path: str) -> Any | None:
@@ -439,7 +439,7 @@ def check_topology(
     api = None
     candidate = management_url or _guess_management(params)
     try:
-        api = _Management(candidate, params)
+        api = _Management(candidate, params, timeout=10.0 if management_url else 2.0)
         if not api.serves(params.port):
             raise ValueError(f"the management API at {_redact(candidate)} serves another node")
     except (httpx.HTTPError, ValueError) as exc:
@@ -457,10 +457,12 @@ def check_topology(
     if api is not None:
         try:
             report = TopologyReport(target, "management", _check_management(api, objects), notes)
-            report.notes.append(f"management API: {_redact(candidate)}")
-            return report
+        except httpx.HTTPError as exc:
+            raise ValueError(f"management API {_redact(candidate)} failed: {exc!r}") from None
         finally:
             api.close()
+        report.notes.append(f"management API: {_redact(candidate)}")
+        return report
     try:
         connection = pika.BlockingConnection(params)
     except pika.exceptions.AMQPError as exc:
