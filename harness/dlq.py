@@ -109,13 +109,15 @@ class Letter:
 
     @property
     def routing_key(self) -> str | None:
-        """Where the message was first published: ``x-original-routing-key``, ``x-death``, else its type."""
+        """Where the message was first published: ``x-original-routing-key`` (the consumer's record), the
+        broker's ``x-death`` (unless it came through the default exchange, where the key was a queue name),
+        else its event type (SPEC §2: routing key = event type)."""
         original = self.headers.get("x-original-routing-key")
         if original:
             return _text(original)
         for death in self.headers.get("x-death") or []:
             keys = death.get("routing-keys") or []
-            if keys:
+            if keys and _text(death.get("exchange") or ""):
                 return _text(keys[0])
         return self.event_type
 
