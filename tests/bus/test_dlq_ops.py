@@ -14,15 +14,17 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+import pika
 import psycopg
 import pytest
 
 from harness.backends import LocalBackend, wait_until
 from harness.cli import main as harness_main
-from harness.dlq import list_dead_letters, replay
-from harness.ledger import Ledger, db_stored_counts, wait_until_settled
+from harness.dlq import Letter, list_dead_letters, replay, replay_properties
+from harness.ledger import DeadLetter, Ledger, db_stored_counts, wait_until_settled
 from harness.probes import RawPublisher, encode
 from holyfields import make_envelope
 from holyfields.topology import Topology
@@ -244,3 +246,33 @@ def test_killing_a_replay_midway_loses_nothing(
 
     wait_until(stored_once, timeout=20, describe=f"all {len(bulk)} stored exactly once")
     assert list_dead_letters(url, TOPO, event_type=BULK_TYPE, limit=1000) == []
+
+
+def _letter(headers: dict[str, Any], body: bytes = b'{"event_type": "github.pr.opened.v1"}') -> Letter:
+    props = pika.BasicProperties(message_id="m-1", headers=headers, delivery_mode=2, timestamp=1)
+    return Letter(DeadLetter.from_message(SimpleNamespace(routing_key="dlq.candystore"), props, body), props)
+
+
+def test_the_routing_key_of_a_replay() -> None:
+    recorded = {"x-original-routing-key": "github.pr.opened.v1", "x-original-exchange": "bloodbank.events.v1"}
+    assert _letter(recorded).routing_key == "github.pr.opened.v1"
+    via_exchange = {"x-death": [{"exchange": "bloodbank.events.v1", "routing-keys": ["custom.key.v1"]}]}
+    assert _letter(via_exchange).routing_key == "custom.key.v1"
+    via_queue = {"x-death": [{"exchange": "", "routing-keys": ["some-private-queue"]}]}
+    assert _letter(via_queue).routing_key == "github.pr.opened.v1", "a queue name is no routing key"
+    assert _letter({}, b"{not json").routing_key is None
+
+
+def test_replay_properties_drop_the_dead_lettering_and_count_replays() -> None:
+    headers = {
+        "x-dlq-reason": "signature_invalid",
+        "x-dlq-detail": "unknown key",
+        "x-original-routing-key": "github.pr.opened.v1",
+        "x-death": [{"reason": "rejected"}],
+        "x-signature": "sha256=00",
+        "x-signature-key-id": "k2",
+        "x-dlq-replays": 2,
+    }
+    props = replay_properties(_letter(headers))
+    assert props.headers == {"x-signature": "sha256=00", "x-signature-key-id": "k2", "x-dlq-replays": 3}
+    assert (props.message_id, props.delivery_mode, props.timestamp) == ("m-1", 2, 1)
