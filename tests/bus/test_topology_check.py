@@ -125,3 +125,16 @@ def test_bad_input_is_a_clear_error(
     argv = ["topology", "check", "--amqp-url", managed_backend.amqp_url, "--management-url", "ftp://x"]
     assert harness_main(argv) == 2
     assert "is not an http(s) URL" in capsys.readouterr().err
+
+
+def test_an_explicit_classic_queue_type_is_no_difference() -> None:
+    from harness.topology import _compare, expected_objects
+
+    queue = next(obj for obj in expected_objects(Topology()) if obj.name == "dlq.all")
+    declared = {"durable": True, "auto_delete": False, "exclusive": False, "type": "classic"}
+    assert _compare(queue.properties, {**declared, "arguments": {"x-queue-type": "classic"}}) == []
+    quorum = {**declared, "type": "quorum", "arguments": {"x-queue-type": "quorum"}}
+    assert _compare(queue.properties, quorum) == [
+        ("type", "classic", "quorum"),
+        ("argument x-queue-type", "absent", "quorum"),
+    ]
