@@ -111,8 +111,16 @@ def _signing_headers() -> dict[str, Any]:
                 "type": "string",
                 "description": "Comma-separated envelope fields the producer filled in (not the client).",
             },
+            "x-dlq-replays": _REPLAYS,
         },
     }
+
+
+_REPLAYS = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "How often the message was replayed from the DLQ (`harness dlq replay`); absent before.",
+}
 
 
 _AMQP_PROPERTIES = {
@@ -169,6 +177,7 @@ def _dead_letter_message() -> dict[str, Any]:
                 "x-original-exchange": {"type": "string"},
                 "x-original-routing-key": {"type": "string", "description": "Where to replay it to."},
                 "x-death": {"type": "array", "description": "RabbitMQ's own dead-lettering history."},
+                "x-dlq-replays": _REPLAYS,
             },
         },
         "payload": {"description": "The original body, unchanged (it may not even be JSON: json_invalid)."},
