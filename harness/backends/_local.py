@@ -323,12 +323,19 @@ class PostgresServer(_ProcessServer):
 class LocalBackend(Backend):
     """Private RabbitMQ + PostgreSQL processes in a temporary directory (no Docker, no root needed).
 
-    ``management=True`` enables RabbitMQ's management plugin (HTTP API at :attr:`management_url`).
+    ``management=True`` enables RabbitMQ's management plugin (HTTP API at :attr:`management_url`); by
+    default it is on when ``HARNESS_RABBITMQ_MANAGEMENT`` is ``1``/``true`` (about 1 s more to boot).
     """
 
-    def __init__(self, *, database: str = "harness", management: bool = False) -> None:
+    def __init__(self, *, database: str = "harness", management: bool | None = None) -> None:
         super().__init__(name="local", supports_faults=True)
         self.database = database
+        if management is None:
+            management = os.environ.get("HARNESS_RABBITMQ_MANAGEMENT", "").strip().lower() in (
+                "1",
+                "true",
+                "yes",
+            )
         self.management = management
         self.root: Path | None = None
 
