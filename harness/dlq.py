@@ -513,3 +513,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"harness dlq {args.dlq_action}: {exc}", file=sys.stderr)
         return 2
+    except pika.exceptions.AMQPError as exc:  # the connection broke while reading: nothing was consumed
+        print(f"harness dlq {args.dlq_action}: the broker connection broke: {exc!r}", file=sys.stderr)
+        return 2
