@@ -21,7 +21,7 @@ import pika
 import psycopg
 import pytest
 
-from harness.backends import LocalBackend, wait_until
+from harness.backends import LocalBackend, free_port, wait_until
 from harness.cli import main as harness_main
 from harness.dlq import Letter, list_dead_letters, replay, replay_properties
 from harness.ledger import DeadLetter, Ledger, db_stored_counts, wait_until_settled
@@ -276,3 +276,23 @@ def test_replay_properties_drop_the_dead_lettering_and_count_replays() -> None:
     props = replay_properties(_letter(headers))
     assert props.headers == {"x-signature": "sha256=00", "x-signature-key-id": "k2", "x-dlq-replays": 3}
     assert (props.message_id, props.delivery_mode, props.timestamp) == ("m-1", 2, 1)
+
+
+def test_bad_input_is_a_clear_error(
+    managed_backend: LocalBackend,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HARNESS_AMQP_URL", raising=False)
+    assert harness_main(["dlq", "list"]) == 2
+    assert "give --amqp-url" in capsys.readouterr().err
+    profile = tmp_path / "team.toml"
+    profile.write_text('[broker]\ndlq = "team.dead-letters"\n', encoding="utf-8")
+    argv = ["dlq", "replay", "--amqp-url", managed_backend.amqp_url, "--profile", str(profile)]
+    assert harness_main(argv) == 2
+    assert "no queue 'team.dead-letters' on this broker" in capsys.readouterr().err
+    closed = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
+    assert harness_main(["dlq", "show", "--amqp-url", closed, str(uuid.uuid4())]) == 2
+    assert "cannot connect to the broker" in capsys.readouterr().err
+    assert harness_main(["dlq", "list", "--amqp-url", managed_backend.amqp_url, "--limit", "0"]) == 2
