@@ -284,6 +284,8 @@ def _exists(connection: Any, kind: str, name: str) -> bool:
     except pika.exceptions.ChannelClosedByBroker as exc:
         if exc.reply_code == 404:
             return False
+        if exc.reply_code == 405:  # RESOURCE_LOCKED: an exclusive queue of another connection exists
+            return True
         raise
     if channel.is_open:
         channel.close()
@@ -395,11 +397,18 @@ def _check_amqp(connection: Any, topology: Topology, objects: list[Expected]) ->
     for obj in objects:
         if obj.kind == "binding":
             continue
-        if not _exists(connection, obj.kind, obj.name):
-            findings.append(Finding(obj, "missing", f"a passive declare found no {obj.kind} of that name"))
-            continue
-        present.add(obj.name)
-        findings.append(_check_declared(connection, obj))
+        try:
+            if not _exists(connection, obj.kind, obj.name):
+                findings.append(
+                    Finding(obj, "missing", f"a passive declare found no {obj.kind} of that name")
+                )
+                continue
+            present.add(obj.name)
+            findings.append(_check_declared(connection, obj))
+        except pika.exceptions.ChannelClosedByBroker as exc:  # e.g. ACCESS_REFUSED for this user
+            findings.append(
+                Finding(obj, "unchecked", f"the broker refused: {exc.reply_code} {exc.reply_text}")
+            )
     for obj in objects:
         if obj.kind != "binding":
             continue
