@@ -200,42 +200,49 @@ def test_killing_a_replay_midway_loses_nothing(
     dead_letters: DeadLetters, managed_backend: LocalBackend
 ) -> None:
     url, bulk = dead_letters.url, dead_letters.bulk
-    ledger = Ledger("dlq-replay-killed")
-    for event_id in bulk:
-        ledger.attempt(event_id, accepted=True)
 
     def places() -> tuple[set[str], set[str]]:
+        """(stored, in the DLQ) now."""
         counts = db_stored_counts(managed_backend.database_url)
         letters = list_dead_letters(url, TOPO, event_type=BULK_TYPE, limit=1000)
-        ledger.observe_stored(counts)
-        ledger.observe_dead_letters([letter.letter for letter in letters])
         return {e for e in bulk if counts.get(e)}, {letter.id for letter in letters}
 
-    figures = []
-    # 1. the command, killed after 20 confirmed replays (SIGKILL from outside, wherever it is then)
-    command = [sys.executable, "-m", "harness.cli", "dlq", "replay", "--amqp-url", url]
-    confirmed = _kill_replay_after([*command, "--event-type", BULK_TYPE, "--rate", "150"], "replayed: ", 20)
-    assert wait_until_settled(ledger, places, timeout=20), ledger.verdict().table()
-    figures.append(("killed after 20 confirms", *places()))
-    # 2. a replay killed exactly between a confirm and its ack: that one is republished AND still in the DLQ
-    (in_both,) = _kill_replay_after(
-        [sys.executable, "-c", KILL_AT_CONFIRM, url, BULK_TYPE], "confirmed-not-acked ", 1
-    )
-    wait_until(lambda: in_both in places()[0], timeout=20, describe="the confirmed republish stored")
-    assert wait_until_settled(ledger, places, timeout=20), ledger.verdict().table()
-    stored, in_dlq = places()
-    figures.append(("killed between a confirm and its ack", stored, in_dlq))
-    assert in_both in stored and in_both in in_dlq, "confirmed but not acked: in both places"
-    for label, stored, in_dlq in figures:
+    def after_kill(label: str) -> tuple[set[str], set[str]]:
+        """Once every event is stored or back in the DLQ (the ledger settles), where each one is."""
+        ledger = Ledger(label)  # observations since the kill only: nothing leaves the DLQ any more
+        for event_id in bulk:
+            ledger.attempt(event_id, accepted=True)
+
+        def observe() -> None:
+            ledger.observe_stored(db_stored_counts(managed_backend.database_url))
+            letters = list_dead_letters(url, TOPO, event_type=BULK_TYPE, limit=1000)
+            ledger.observe_dead_letters([letter.letter for letter in letters])
+
+        settled = wait_until_settled(ledger, observe, timeout=20)
+        verdict = ledger.verdict()
+        assert settled and verdict.lost == 0 and verdict.duplicated == 0, verdict.table()
+        stored, in_dlq = places()
         lost = set(bulk) - stored - in_dlq
         assert not lost, f"{label}: lost {sorted(lost)}"
         print(
             f"\n{label}: {len(bulk)} dead letters: {len(stored - in_dlq)} stored only, "
             f"{len(in_dlq - stored)} in the DLQ only, {len(stored & in_dlq)} in both, {len(lost)} lost"
         )
-    assert set(confirmed) <= figures[0][1], "every confirmed replay of the command was stored"
-    verdict = ledger.verdict()
-    assert verdict.lost == 0 and verdict.duplicated == 0, verdict.table()
+        return stored, in_dlq
+
+    # 1. the command, killed after 20 confirmed replays (SIGKILL from outside, wherever it is then)
+    command = [sys.executable, "-m", "harness.cli", "dlq", "replay", "--amqp-url", url]
+    confirmed = _kill_replay_after([*command, "--event-type", BULK_TYPE, "--rate", "150"], "replayed: ", 20)
+    stored, _ = after_kill("killed after 20 confirms")
+    assert set(confirmed) <= stored, "every confirmed replay of the command was stored"
+    # 2. a replay killed exactly between a confirm and its ack: that one is republished AND still in the DLQ
+    (in_both,) = _kill_replay_after(
+        [sys.executable, "-c", KILL_AT_CONFIRM, url, BULK_TYPE], "confirmed-not-acked ", 1
+    )
+    # its unacknowledged letter goes back to the DLQ when the broker sees the connection gone
+    wait_until(lambda: in_both in places()[1], timeout=10, describe="the unacknowledged letter requeued")
+    stored, in_dlq = after_kill("killed between a confirm and its ack")
+    assert in_both in stored and in_both in in_dlq, "confirmed but not acked: in both places"
 
     result = replay(url, TOPO, event_type=BULK_TYPE)  # finish the job: the duplicate is absorbed
     assert not result.failed and in_both in result.replayed
