@@ -4,6 +4,7 @@ The repository keeps its top-level folders; the wheel moves the ones with generi
 
     contracts/, scenarios/, load/, fixtures/envelopes/  ->  harness/_suites/...   (the suites, run by verify)
     contracts/schemas/, contracts/generated/            ->  holyfields/schemas/, holyfields/generated/
+    contracts/asyncapi/                                 ->  holyfields/asyncapi/
     contracts/openapi/                                  ->  reference_impl/_openapi/
 
 so that nothing named ``contracts``, ``load``, ``scenarios`` or ``tests`` lands at the top of site-packages.
@@ -27,6 +28,7 @@ TREES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("fixtures/envelopes", "harness/_suites/fixtures/envelopes", ("*.json",)),
     ("contracts/schemas", "holyfields/schemas", ("*.json",)),
     ("contracts/generated", "holyfields/generated", ("*.py", "*.ts")),
+    ("contracts/asyncapi", "holyfields/asyncapi", ("*.json", "LICENSE", "NOTICE")),
     ("contracts/openapi", "reference_impl/_openapi", ("*.json",)),
 )
 

@@ -5,6 +5,9 @@ harness verify [...]                   run the verification suites and write rep
 harness probe [...]                    discover a target's surface, draft a target profile
 harness mutants [--only NAME] [--fast]  verify each mutant; the mutation score
 harness schemas generate|check|diff    schema tooling
+harness asyncapi generate|check|diff   the AsyncAPI 3.0 document of the bus
+harness topology check [...]           compare a live broker with the expected topology
+harness dlq list|show|replay [...]     operate the dead-letter queue
 """
 
 from __future__ import annotations
@@ -292,6 +295,47 @@ def mutants(args: argparse.Namespace) -> int:
     merge_into_reports(result, Path(args.reports))
     complete = all(row["named"] and not row["false_positives"] for row in result["rows"])
     return 0 if complete else 1
+
+
+def asyncapi_args(parser: argparse.ArgumentParser) -> None:
+    from holyfields.asyncapi import add_arguments
+
+    add_arguments(parser)
+
+
+@command("asyncapi", "generate, drift-check or diff the AsyncAPI 3.0 document of the bus")
+def asyncapi(args: argparse.Namespace) -> int:
+    from harness.profile import Profile
+    from holyfields.asyncapi import run
+
+    profile = getattr(args, "profile", None)
+    return run(args, Profile.load(profile).broker if profile else None)
+
+
+def topology_args(parser: argparse.ArgumentParser) -> None:
+    from harness.topology import add_arguments
+
+    add_arguments(parser)
+
+
+@command("topology", "check that a live broker has the expected exchanges, queues, arguments and bindings")
+def topology(args: argparse.Namespace) -> int:
+    from harness.topology import run
+
+    return run(args)
+
+
+def dlq_args(parser: argparse.ArgumentParser) -> None:
+    from harness.dlq import add_arguments
+
+    add_arguments(parser)
+
+
+@command("dlq", "list, show and replay dead letters (never losing one)")
+def dlq(args: argparse.Namespace) -> int:
+    from harness.dlq import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

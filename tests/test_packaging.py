@@ -87,10 +87,12 @@ def test_wheel_installs_only_its_own_packages_and_finds_its_data(installed: Inst
             str(installed.python),
             "-c",
             "import importlib.util as u, json, harness, holyfields, harness.corpus as c,"
-            " harness.contracts._pactfile as p, reference_impl.bloodbank.openapi as o;"
+            " harness.contracts._pactfile as p, reference_impl.bloodbank.openapi as o,"
+            " holyfields.asyncapi as a;"
             f" assert not [m for m in {GENERIC!r} if u.find_spec(m)], 'generic module importable';"
             " print(json.dumps([harness.__file__, str(holyfields.SCHEMA_DIR), str(c.FIXTURE_DIR),"
-            " str(p.PACT_DIR), str(o.OPENAPI_PATH), len(holyfields.registry().event_types)]))",
+            " str(p.PACT_DIR), str(o.OPENAPI_PATH), str(a.ASYNCAPI_FILE), str(a.ASYNCAPI_JSON_SCHEMA),"
+            " len(holyfields.registry().event_types)]))",
         ],
         cwd=installed.root,
         timeout=60,

@@ -121,6 +121,8 @@ class Backend(StartStop, abc.ABC):
     supports_faults: bool = False
     started_at: float | None = None
     ready_seconds: float | None = None
+    #: RabbitMQ management HTTP API (with credentials), when the backend enabled it; "" otherwise
+    management_url: str = ""
 
     rabbitmq: ServerControl = field(init=False)
     postgres: ServerControl = field(init=False)

@@ -26,7 +26,18 @@ from harness.backends._base import (
     free_port,
 )
 from harness.janitor import create_database
-from harness.launch import LaunchError, ManagedProcess, Readiness, amqp, spawn, sql, tail, tcp, terminate
+from harness.launch import (
+    LaunchError,
+    ManagedProcess,
+    Readiness,
+    all_of,
+    amqp,
+    spawn,
+    sql,
+    tail,
+    tcp,
+    terminate,
+)
 
 RUN_ROOT = Path(tempfile.gettempdir()) / "harness-33god"
 START_TIMEOUT = 60.0
@@ -150,9 +161,11 @@ class _ProcessServer(ServerControl):
 class RabbitMQServer(_ProcessServer):
     """A private RabbitMQ node (``rabbitmq-server`` run directly, no system service)."""
 
-    def __init__(self, root: Path, port: int, dist_port: int) -> None:
+    def __init__(self, root: Path, port: int, dist_port: int, management_port: int | None = None) -> None:
         super().__init__("rabbitmq", root, port)
         self.dist_port = dist_port
+        #: HTTP port of the management plugin, or None (not enabled: it adds about 1 s to the boot)
+        self.management_port = management_port
         self.binary = _find(
             ["/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server"],
             "rabbitmq-server",
@@ -165,9 +178,13 @@ class RabbitMQServer(_ProcessServer):
         base = self.root / "rabbitmq"
         for sub in ("mnesia", "log", "home"):
             (base / sub).mkdir(parents=True, exist_ok=True)
-        (base / "enabled_plugins").write_text("[].\n")
+        plugins = "rabbitmq_management" if self.management_port else ""
+        (base / "enabled_plugins").write_text(f"[{plugins}].\n")
         # Small, fast node: no disk-space alarm on nearly full test machines, quick shutdown.
-        (base / "rabbitmq.conf").write_text("disk_free_limit.absolute = 50MB\nloopback_users = none\n")
+        conf = "disk_free_limit.absolute = 50MB\nloopback_users = none\n"
+        if self.management_port:
+            conf += f"management.tcp.port = {self.management_port}\nmanagement.tcp.ip = 127.0.0.1\n"
+        (base / "rabbitmq.conf").write_text(conf)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
         base = self.root / "rabbitmq"
@@ -190,7 +207,21 @@ class RabbitMQServer(_ProcessServer):
         return [self.binary], env, None
 
     def readiness(self) -> Readiness:
-        return amqp(self.port)
+        if not self.management_port:
+            return amqp(self.port)
+        management = Readiness(
+            f"the management API on 127.0.0.1:{self.management_port}", self._management_answers
+        )
+        return all_of(amqp(self.port), management)
+
+    def _management_answers(self) -> bool:
+        import httpx
+
+        try:
+            url = f"http://127.0.0.1:{self.management_port}/api/overview"
+            return httpx.get(url, auth=("guest", "guest"), timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 class PostgresServer(_ProcessServer):
@@ -286,11 +317,22 @@ class PostgresServer(_ProcessServer):
 
 
 class LocalBackend(Backend):
-    """Private RabbitMQ + PostgreSQL processes in a temporary directory (no Docker, no root needed)."""
+    """Private RabbitMQ + PostgreSQL processes in a temporary directory (no Docker, no root needed).
 
-    def __init__(self, *, database: str = "harness") -> None:
+    ``management=True`` enables RabbitMQ's management plugin (HTTP API at :attr:`management_url`); by
+    default it is on when ``HARNESS_RABBITMQ_MANAGEMENT`` is ``1``/``true`` (about 1 s more to boot).
+    """
+
+    def __init__(self, *, database: str = "harness", management: bool | None = None) -> None:
         super().__init__(name="local", supports_faults=True)
         self.database = database
+        if management is None:
+            management = os.environ.get("HARNESS_RABBITMQ_MANAGEMENT", "").strip().lower() in (
+                "1",
+                "true",
+                "yes",
+            )
+        self.management = management
         self.root: Path | None = None
 
     def start(self) -> LocalBackend:
@@ -302,7 +344,9 @@ class LocalBackend(Backend):
             os.chmod(RUN_ROOT, 0o1777)  # noqa: S103 - shared by every user's runs, sticky like /tmp
         self.root = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUN_ROOT))
         os.chmod(self.root, 0o755)  # noqa: S103 - the postgres user must traverse it
-        self.rabbitmq = rabbit = RabbitMQServer(self.root, free_port(), free_port())
+        self.rabbitmq = rabbit = RabbitMQServer(
+            self.root, free_port(), free_port(), free_port() if self.management else None
+        )
         self.postgres = pg = PostgresServer(self.root, free_port())
         # In parallel: the broker boots (4-6 s) while initdb and the postmaster start (about 1-2 s).
         rabbit.prepare()
@@ -314,6 +358,8 @@ class LocalBackend(Backend):
         self._create_database()
         rabbit.wait_ready()
         self.amqp_url = f"amqp://guest:guest@127.0.0.1:{rabbit.port}/%2F"
+        if rabbit.management_port:
+            self.management_url = f"http://guest:guest@127.0.0.1:{rabbit.management_port}"
         self.database_url = pg.url(self.database)
         self.ready_seconds = round(time.monotonic() - began, 3)
         return self
@@ -335,6 +381,8 @@ class LocalBackend(Backend):
     def info(self) -> dict[str, object]:
         data = super().info()
         data["run_dir"] = str(self.root) if self.root else None
+        if self.management_url:
+            data["management_url"] = self.management_url
         data["pids"] = {
             name: server.pids()
             for name, server in (
