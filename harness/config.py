@@ -39,6 +39,12 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "fault control URL printed by `harness up --proxied`: the black-box fault runs cut the broker and "
         "database connections of services started on its proxied URLs",
     ),
+    "otlp_receiver": (
+        "HARNESS_OTLP_RECEIVER",
+        "HOST:PORT where the harness receives the spans of the services under test (OTLP/HTTP, JSON); "
+        "point their exporters at http://HOST:PORT (default: a free loopback port, given to the reference "
+        "services)",
+    ),
     "signing_keys": (
         "HARNESS_SIGNING_KEYS",
         "HMAC keys 'id:secret[,id:secret]' the services sign/verify with (first = active; "
@@ -67,6 +73,7 @@ class Settings:
     profile: str = ""
     request_timeout: str = ""
     fault_control: str = ""
+    otlp_receiver: str = ""
     signing_keys: str = ""
     api_keys: str = ""
     topology: Topology = field(default_factory=Topology)
@@ -89,6 +96,19 @@ class Settings:
                 f"request timeout {self.request_timeout!r} is not a number of seconds "
                 "(--request-timeout / HARNESS_REQUEST_TIMEOUT)"
             ) from None
+
+    @property
+    def otlp_address(self) -> tuple[str, int]:
+        """(host, port) of ``otlp_receiver``; port 0 = any free port."""
+        if not self.otlp_receiver:
+            return "127.0.0.1", 0
+        host, _, port = self.otlp_receiver.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"OTLP receiver {self.otlp_receiver!r} is not HOST:PORT "
+                "(--otlp-receiver / HARNESS_OTLP_RECEIVER, e.g. 127.0.0.1:4318)"
+            )
+        return host or "127.0.0.1", int(port)
 
     @property
     def keyring(self) -> dict[str, str]:

@@ -33,6 +33,7 @@ __all__ = [
     "harness_capabilities",
     "harness_settings",
     "harness_watchdog",
+    "otlp_receiver",
     "raw_publisher",
     "reference_services",
     "run_report",
@@ -146,14 +147,40 @@ def envelope_factory() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def reference_services(backend: Backend, harness_settings: Settings) -> Iterator[dict[str, Any]]:
-    """The reference services started for this session (those not given by URL), by name.
+def otlp_receiver(harness_settings: Settings) -> Iterator[Any]:
+    """The run's OTLP/HTTP (JSON) span receiver (:class:`harness.otlp.OtlpReceiver`), up for the session."""
+    from harness.otlp import OtlpReceiver
+
+    host, port = harness_settings.otlp_address
+    try:
+        receiver = OtlpReceiver(host, port).start()
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"cannot receive spans on {host}:{port}: {exc} (choose another --otlp-receiver HOST:PORT)"
+        ) from None
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def reference_services(
+    backend: Backend, harness_settings: Settings, otlp_receiver: Any
+) -> Iterator[dict[str, Any]]:
+    """The reference services started for this session (those not given by URL), by name; they export
+    the spans of sampled traces to the session's OTLP receiver.
 
     Internal tests use them to kill or restart a service; black-box tests only need the URL fixtures.
     """
     from harness.services import start_reference_services
 
-    started = start_reference_services(backend, harness_settings)
+    endpoint = otlp_receiver.endpoint
+    tracing = {
+        "bloodbank": {"BLOODBANK_TRACE_EXPORT": "otlp", "BLOODBANK_OTLP_ENDPOINT": endpoint},
+        "candystore": {"CANDYSTORE_OTLP_ENDPOINT": endpoint},
+    }
+    started = start_reference_services(backend, harness_settings, extra_env=tracing)
     try:
         yield started
     finally:

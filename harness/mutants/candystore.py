@@ -6,7 +6,8 @@ outside (the defect switches live here, never in ``reference_impl``):
 - ``no-validation``: an envelope is stored as soon as it is JSON with an event_id (no schema validation);
 - ``no-signatures``: signatures are never checked;
 - ``no-dlq``: no dead-letter exchange is declared and a failed message is acknowledged and dropped;
-- ``no-dlq-reason``: dead letters are published without the headers that say why.
+- ``no-dlq-reason``: dead letters are published without the headers that say why;
+- ``no-spans``: stored events get no store span (the publish span stays without a child).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-DEFECTS = ("no-validation", "no-signatures", "no-dlq", "no-dlq-reason")
+DEFECTS = ("no-validation", "no-signatures", "no-dlq", "no-dlq-reason", "no-spans")
 
 
 def _no_validation(consumer_module: Any) -> None:
@@ -81,6 +82,16 @@ def _no_dlq_reason(consumer_module: Any) -> None:
     consumer_module.dead_letter_message = bare
 
 
+def _no_spans(consumer_module: Any) -> None:
+    original = consumer_module.Consumer.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.spans = None
+
+    consumer_module.Consumer.__init__ = init
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in DEFECTS:
@@ -94,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "no-signatures": _no_signatures,
         "no-dlq": _no_dlq,
         "no-dlq-reason": _no_dlq_reason,
+        "no-spans": _no_spans,
     }
     switches[args[0]](consumer)
     return run([])

@@ -446,6 +446,13 @@ MUTANTS: list[Mutant] = [
         consumer="no-signatures",
         related=r"sign",
     ),
+    Mutant(
+        "store-not-traced",
+        "the store of an event is not traced in the caller's trace (no store span)",
+        r"no span is a child of the publish span",
+        ("correlation",),
+        consumer="no-spans",
+    ),
 ]
 
 MUTANTS += [

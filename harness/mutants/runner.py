@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends import create_backend
+from harness.backends import create_backend, free_port
 from harness.config import Settings
 from harness.mutants._serve import serve
 from harness.mutants.gallery import ALL_AT_ONCE, ALL_AT_ONCE_PARTS, MUTANTS, Mutant, by_name
@@ -134,7 +134,20 @@ def run_one(
             control = stack.enter_context(FaultControl(backend))
             service_servers = Servers(control.amqp_url, control.database_url, topology)
             extra.append(f"--fault-control={control.url}")
-        services = start_reference_services(service_servers, settings, log_dir=logs, modules=modules)  # type: ignore[arg-type]
+        # spans go to the verify run's OTLP receiver, on a port chosen here, as a team would configure it
+        otlp = f"127.0.0.1:{free_port()}"
+        extra.append(f"--otlp-receiver={otlp}")
+        tracing = {
+            "bloodbank": {"BLOODBANK_TRACE_EXPORT": "otlp", "BLOODBANK_OTLP_ENDPOINT": f"http://{otlp}"},
+            "candystore": {"CANDYSTORE_OTLP_ENDPOINT": f"http://{otlp}"},
+        }
+        services = start_reference_services(
+            service_servers,  # type: ignore[arg-type]
+            settings,
+            log_dir=logs,
+            modules=modules,
+            extra_env=tracing,
+        )
         for service in services.values():
             stack.callback(service.stop)
         urls = {name: service.url for name, service in services.items()}

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from starlette.routing import Route
 
 from holyfields import JsonInvalid, ValidationIssue, dlq_reason, parse_json, registry
+from reference_impl._otlp import OtlpJsonExporter
 from reference_impl.bloodbank import models
 from reference_impl.bloodbank.completion import (
     PARENT_HEADER_PATTERN,
@@ -199,12 +200,16 @@ def _tracer_provider(config: BloodbankConfig) -> TracerProvider:
 
     Without an exporter, root spans are not recorded (that would cost CPU for nothing) but still get real
     trace and span ids, which go into ``trace_context``; a sampled ``traceparent`` is still honoured.
+    ``console`` records and prints every publish span; ``otlp`` sends the spans of sampled callers'
+    traces to an OTLP/HTTP receiver (JSON encoding).
     """
-    exporting = config.trace_export == "console"
-    sampler = ParentBased(root=ALWAYS_ON if exporting else ALWAYS_OFF)
+    console = config.trace_export == "console"
+    sampler = ParentBased(root=ALWAYS_ON if console else ALWAYS_OFF)
     provider = TracerProvider(sampler=sampler, resource=Resource.create({"service.name": "bloodbank"}))
-    if exporting:
+    if console:
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif config.trace_export == "otlp":
+        provider.add_span_processor(BatchSpanProcessor(OtlpJsonExporter(config.otlp_endpoint)))
     return provider
 
 

@@ -41,6 +41,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "BLOODBANK_SOURCE_APP": "bloodbank",
     "BLOODBANK_SOURCE_TYPE": "manual",
     "BLOODBANK_TRACE_EXPORT": "none",
+    "BLOODBANK_OTLP_ENDPOINT": "",
     "BLOODBANK_LOG_LEVEL": "info",
     "BLOODBANK_ACCESS_LOG": "false",
 }
@@ -87,6 +88,8 @@ class BloodbankConfig:
     source_app: str = "bloodbank"
     source_type: str = "manual"
     trace_export: str = "none"
+    #: OTLP/HTTP endpoint of ``trace_export="otlp"`` (``/v1/traces`` is appended)
+    otlp_endpoint: str = ""
     log_level: str = "info"
     access_log: bool = False
 
@@ -114,8 +117,14 @@ class BloodbankConfig:
             choices = ", ".join(SOURCE_TYPES)
             raise ConfigError(f"BLOODBANK_SOURCE_TYPE={source_type!r}: choose one of {choices}")
         trace_export = reader.text("BLOODBANK_TRACE_EXPORT").lower()
-        if trace_export not in ("none", "console"):
-            raise ConfigError(f"BLOODBANK_TRACE_EXPORT={trace_export!r}: choose none or console")
+        if trace_export not in ("none", "console", "otlp"):
+            raise ConfigError(f"BLOODBANK_TRACE_EXPORT={trace_export!r}: choose none, console or otlp")
+        otlp_endpoint = reader.text("BLOODBANK_OTLP_ENDPOINT")
+        if trace_export == "otlp" and not otlp_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"BLOODBANK_OTLP_ENDPOINT={otlp_endpoint!r}: BLOODBANK_TRACE_EXPORT=otlp needs the "
+                "http(s) URL of an OTLP/HTTP receiver (e.g. http://127.0.0.1:4318)"
+            )
         return cls(
             amqp_url=reader.text("BLOODBANK_AMQP_URL"),
             host=reader.text("BLOODBANK_HOST"),
@@ -141,6 +150,7 @@ class BloodbankConfig:
             source_app=reader.text("BLOODBANK_SOURCE_APP"),
             source_type=source_type,
             trace_export=trace_export,
+            otlp_endpoint=otlp_endpoint,
             log_level=reader.text("BLOODBANK_LOG_LEVEL").lower(),
             access_log=reader.flag("BLOODBANK_ACCESS_LOG"),
         )

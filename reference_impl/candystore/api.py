@@ -26,6 +26,7 @@ from reference_impl.candystore.consumer import Consumer
 from reference_impl.candystore.metrics import Metrics
 from reference_impl.candystore.storage import EventQuery, Storage
 from reference_impl.candystore.stream import FilterInvalid, Hub, Subscriber, TopicFilter
+from reference_impl.candystore.tracing import StoreSpans
 
 log = logging.getLogger("candystore.api")
 
@@ -132,8 +133,9 @@ def create_app(settings: Settings | None = None, *, run_consumer: bool = True) -
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await storage.open()
+        spans = StoreSpans(settings.otlp_endpoint) if settings.otlp_endpoint else None
         if run_consumer:
-            consumer = Consumer(settings, storage, metrics=metrics, hub=hub)
+            consumer = Consumer(settings, storage, metrics=metrics, hub=hub, spans=spans)
             state["consumer"] = consumer
             consumer.start()
         try:
@@ -142,6 +144,8 @@ def create_app(settings: Settings | None = None, *, run_consumer: bool = True) -
             if "consumer" in state:
                 await state["consumer"].stop()
             await storage.close()
+            if spans is not None:
+                spans.shutdown()  # flushes what is still buffered
 
     app = FastAPI(
         title="Candystore",

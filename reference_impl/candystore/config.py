@@ -80,6 +80,8 @@ class Settings:
     trace_max_events: int = 10_000
     stream_queue_size: int = 10_000
     log_level: str = "info"
+    #: OTLP/HTTP endpoint for the store spans of sampled traces ("" = no spans)
+    otlp_endpoint: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -118,7 +120,13 @@ class Settings:
             trace_max_events=integer("CANDYSTORE_TRACE_MAX_EVENTS", 10_000),
             stream_queue_size=integer("CANDYSTORE_STREAM_QUEUE_SIZE", 10_000),
             log_level=(env.get("CANDYSTORE_LOG_LEVEL") or "info").lower(),
+            otlp_endpoint=(env.get("CANDYSTORE_OTLP_ENDPOINT") or "").strip(),
         )
+        if settings.otlp_endpoint and not settings.otlp_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"CANDYSTORE_OTLP_ENDPOINT={settings.otlp_endpoint!r}: give the http(s) URL of an OTLP/HTTP "
+                "receiver (e.g. http://127.0.0.1:4318), or leave it empty for no spans"
+            )
         if settings.batch_size > settings.prefetch:
             raise ConfigError(
                 f"CANDYSTORE_BATCH_SIZE={settings.batch_size} exceeds "

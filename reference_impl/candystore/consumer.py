@@ -39,6 +39,7 @@ from reference_impl.candystore.deadletter import dead_letter_message
 from reference_impl.candystore.metrics import Metrics
 from reference_impl.candystore.storage import ROW_ERRORS, TRANSIENT_ERRORS, Storage
 from reference_impl.candystore.stream import Hub
+from reference_impl.candystore.tracing import StoreSpans
 
 log = logging.getLogger("candystore.consumer")
 
@@ -66,6 +67,7 @@ class Consumer:
         hub: Hub,
         schemas: Registry | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        spans: StoreSpans | None = None,
     ) -> None:
         self.settings = settings
         self.topology = settings.topology
@@ -74,6 +76,7 @@ class Consumer:
         self.hub = hub
         self.schemas = schemas or registry()
         self._sleep = sleep
+        self.spans = spans
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._dlx: AbstractExchange | None = None
@@ -230,6 +233,7 @@ class Consumer:
         unique = list(first.values())
         rows = [row(d) for d in unique]
         began = time.perf_counter()
+        began_ns = time.time_ns()
         try:
             result = await self.storage.insert(rows)
         except TRANSIENT_ERRORS as exc:
@@ -239,6 +243,7 @@ class Consumer:
             await self._row_error(batch, exc)
             return
         committed = time.time()
+        committed_ns = time.time_ns()
         self.database_up = True
         self.metrics.storage_latency.observe(time.perf_counter() - began)
         done: list[Delivery] = []
@@ -251,6 +256,8 @@ class Consumer:
                 when = event_time(d.envelope or {})
                 if when is not None:
                     self.metrics.end_to_end_latency.observe(max(0.0, committed - when))
+                if self.spans is not None and d.envelope is not None:
+                    self.spans.record(d.envelope, self.topology.queue, began_ns, committed_ns)
                 if self.hub.subscribers:
                     event_type = str((d.envelope or {}).get("event_type"))
                     streamed.append((event_type, stored_at, encode_event(d.body, stored_at)))
