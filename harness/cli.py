@@ -5,6 +5,7 @@ harness verify [...]                   run the verification suites and write rep
 harness probe [...]                    discover a target's surface, draft a target profile
 harness mutants [--only NAME] [--fast]  verify each mutant; the mutation score
 harness schemas generate|check|diff    schema tooling
+harness report [--reports DIR]         rebuild reports/index.html from the last run's files
 """
 
 from __future__ import annotations
@@ -292,6 +293,29 @@ def mutants(args: argparse.Namespace) -> int:
     merge_into_reports(result, Path(args.reports))
     complete = all(row["named"] and not row["false_positives"] for row in result["rows"])
     return 0 if complete else 1
+
+
+def report_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reports",
+        default="reports",
+        help="the directory of the run (summary.json, …); index.html goes there",
+    )
+
+
+@command("report", "rebuild reports/index.html from the files of the last run (runs nothing)")
+def report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.dashboard import ReportInputError, write_index
+
+    try:
+        path = write_index(Path(args.reports))
+    except ReportInputError as exc:
+        _say(f"harness report: {exc}")
+        return 2
+    print(f"harness report: {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

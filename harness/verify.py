@@ -58,7 +58,8 @@ def run_verify(
     fuzz_profile: str | None = None,
     extra: list[str] | None = None,
 ) -> int:
-    """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``; 0 when all pass."""
+    """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
+    line of ``history.jsonl``); 0 when all pass."""
     paths = suite_paths(suites)
     targets = [str(p) for ps in paths.values() for p in ps]
     if not targets:
@@ -87,7 +88,10 @@ def run_verify(
         sys.path.remove(str(ROOT))
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
-    print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")
+    from harness.dashboard import record_run
+
+    index = record_run(reports)
+    print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
         print(

@@ -244,3 +244,6 @@ def merge_into_reports(result: dict[str, Any], reports: Path) -> None:
         summary["mutants"] = result
         summary_file.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
         (reports / "report.md").write_text(render_markdown(summary))
+        from harness.dashboard import write_index
+
+        write_index(reports)
