@@ -6,6 +6,8 @@ harness probe [...]                    discover a target's surface, draft a targ
 harness mutants [--only NAME] [--fast]  verify each mutant; the mutation score
 harness schemas generate|check|diff    schema tooling
 harness report [--reports DIR]         rebuild reports/index.html from the last run's files
+harness can-i-deploy --pacticipant N --version V [--to ENV]   may V be deployed? (contract matrix)
+harness record-deployment --pacticipant N --version V --environment E
 """
 
 from __future__ import annotations
@@ -147,6 +149,12 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="ci: deterministic, bounded (default); deep: >= 10,000 examples",
     )
+    parser.add_argument(
+        "--consumer-version", help="version of the consumers whose pacts are verified (default: git commit)"
+    )
+    parser.add_argument(
+        "--provider-version", help="version of the providers under test (default: git commit)"
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -162,6 +170,8 @@ def verify(args: argparse.Namespace) -> int:
         reports=Path(args.reports),
         fuzz_profile=args.fuzz_profile,
         extra=args.pytest_args,
+        consumer_version=args.consumer_version,
+        provider_version=args.provider_version,
     )
 
 
@@ -315,6 +325,69 @@ def report(args: argparse.Namespace) -> int:
         _say(f"harness report: {exc}")
         return 2
     print(f"harness report: {path}")
+    return 0
+
+
+def _matrix_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pacticipant", required=True, help="the service, e.g. candystore, bloodbank, candybar"
+    )
+    parser.add_argument("--version", required=True, help="its version (as recorded by harness verify)")
+    parser.add_argument(
+        "--matrix", default="reports/pact-matrix.json", help="the matrix file harness verify records into"
+    )
+
+
+def can_i_deploy_args(parser: argparse.ArgumentParser) -> None:
+    _matrix_args(parser)
+    parser.add_argument(
+        "--to", metavar="ENVIRONMENT", help="against what is deployed there (default: latest)"
+    )
+
+
+@command("can-i-deploy", "may this version be deployed? answered from the contract matrix (exit 0 yes, 1 no)")
+def can_i_deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.matrix import Matrix, MatrixError, decision_lines
+
+    path = Path(args.matrix)
+    if not path.exists():
+        _say(
+            f"harness can-i-deploy: no, no matrix at {path}: "
+            "run harness verify (it records it) or give --matrix"
+        )
+        return 1
+    try:
+        decision = Matrix.load(path).can_i_deploy(args.pacticipant, args.version, args.to)
+    except MatrixError as exc:
+        _say(f"harness can-i-deploy: {exc}")
+        return 2
+    for line in decision_lines(decision, args.pacticipant, args.version, args.to):
+        print(line)
+    return 0 if decision.ok else 1
+
+
+def record_deployment_args(parser: argparse.ArgumentParser) -> None:
+    _matrix_args(parser)
+    parser.add_argument("--environment", required=True, help="where it now runs, e.g. staging, production")
+
+
+@command("record-deployment", "record that a version now runs in an environment (for can-i-deploy --to)")
+def record_deployment(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from harness.matrix import Matrix, MatrixError
+
+    try:
+        matrix = Matrix.load(Path(args.matrix))
+        matrix.deploy(args.pacticipant, args.version, args.environment, time.time())
+        matrix.save()
+    except MatrixError as exc:
+        _say(f"harness record-deployment: {exc}")
+        return 1
+    print(f"harness record-deployment: {args.pacticipant} {args.version} is deployed to {args.environment}")
     return 0
 
 

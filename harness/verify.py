@@ -57,6 +57,8 @@ def run_verify(
     reports: Path,
     fuzz_profile: str | None = None,
     extra: list[str] | None = None,
+    consumer_version: str | None = None,
+    provider_version: str | None = None,
 ) -> int:
     """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
     line of ``history.jsonl``); 0 when all pass."""
@@ -89,6 +91,15 @@ def run_verify(
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
     from harness.dashboard import record_run
+    from harness.matrix import record_after_verify
+
+    recorded = record_after_verify(
+        report.contracts,
+        reports,
+        consumer_version=consumer_version,
+        provider_version=provider_version,
+        external_provider=bool(settings.bloodbank_url or settings.candystore_url),
+    )
 
     index = record_run(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
@@ -102,6 +113,8 @@ def run_verify(
         print("\nharness verify: contract matrix (per interaction)")
         for line in contract_matrix_lines(report.contracts):
             print(line)
+    for line in recorded:
+        print(line)
     if report.findings:
         print(
             f"\nharness verify: {report.errors} error(s), {len(report.findings) - report.errors} warning(s)"

@@ -115,3 +115,17 @@ def test_a_damaged_summary_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text("{")
     with pytest.raises(Exception, match=r"not valid JSON.*re-run"):
         load_run(tmp_path)
+
+
+def test_contract_matrix_shows_versions_and_pact_hash_from_the_can_i_deploy_matrix(tmp_path: Path) -> None:
+    from harness.matrix import Matrix
+
+    run = write_run(tmp_path)
+    matrix = Matrix(run / "pact-matrix.json")
+    matrix.publish("candybar", "c-7", "candystore", "f" * 64, when=1_700_000_000)
+    matrix.verify("candystore", "p-9", "candybar", "f" * 64, False, when=1_700_000_100)
+    matrix.save()
+    contracts = _section(render_index(load_run(run)), "contracts")
+    row = re.search(r"<tr><td>candybar</td>(.*?)</tr>", contracts, re.S)
+    assert row and "c-7" in row.group(1) and "p-9" in row.group(1) and "ffffffffffff" in row.group(1)
+    assert "2023-11-14 22:15 UTC" in row.group(1)
