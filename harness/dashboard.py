@@ -864,3 +864,20 @@ def record_run(directory: Path, when: float | None = None) -> Path:
     """After a verify: append the run to ``history.jsonl``, then build the page (it shows that run too)."""
     append_history(directory, history_entry(load_run(directory), when))
     return write_index(directory)
+
+
+def photograph(index: Path, screenshot: Path | None = None) -> list[str]:
+    """Open the page in headless Chromium (when there is one) and save ``index.png`` beside it; the lines
+    ``harness verify`` prints (console errors of the page included, as a warning)."""
+    from harness.browser import BrowserError, check_page, find_chromium
+
+    if find_chromium() is None:
+        return ["harness verify: no Chromium, so no screenshot of the page (apt-get install -y chromium)"]
+    screenshot = screenshot or index.with_suffix(".png")
+    try:
+        seen = check_page(index, screenshot=screenshot)
+    except BrowserError as exc:
+        return [f"harness verify: the page was not photographed: {exc}"]
+    lines = [f"harness verify: page checked in Chromium in {seen.seconds:g} s, screenshot {screenshot}"]
+    lines += [f"  warning: the page logged {error}" for error in seen.errors]
+    return lines

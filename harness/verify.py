@@ -90,18 +90,18 @@ def run_verify(
         sys.path.remove(str(ROOT))
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
-    from harness.dashboard import record_run
+    from harness.dashboard import photograph, record_run
     from harness.matrix import record_after_verify
 
-    recorded = record_after_verify(
+    notes = record_after_verify(
         report.contracts,
         reports,
         consumer_version=consumer_version,
         provider_version=provider_version,
         external_provider=bool(settings.bloodbank_url or settings.candystore_url),
     )
-
     index = record_run(reports)
+    notes += photograph(index)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
@@ -113,7 +113,7 @@ def run_verify(
         print("\nharness verify: contract matrix (per interaction)")
         for line in contract_matrix_lines(report.contracts):
             print(line)
-    for line in recorded:
+    for line in notes:
         print(line)
     if report.findings:
         print(
