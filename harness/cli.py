@@ -155,6 +155,18 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--provider-version", help="version of the providers under test (default: git commit)"
     )
+    parser.add_argument(
+        "--no-coverage",
+        dest="coverage",
+        action="store_false",
+        help="do not measure line/branch coverage (reports/coverage.xml, reports/coverage/)",
+    )
+    parser.add_argument(
+        "--no-screenshot",
+        dest="screenshot",
+        action="store_false",
+        help="do not open reports/index.html in headless Chromium (console check, reports/index.png)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -172,6 +184,8 @@ def verify(args: argparse.Namespace) -> int:
         extra=args.pytest_args,
         consumer_version=args.consumer_version,
         provider_version=args.provider_version,
+        coverage=args.coverage,
+        screenshot=args.screenshot,
     )
 
 

@@ -59,9 +59,11 @@ def run_verify(
     extra: list[str] | None = None,
     consumer_version: str | None = None,
     provider_version: str | None = None,
+    coverage: bool = True,
+    screenshot: bool = True,
 ) -> int:
     """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
-    line of ``history.jsonl``); 0 when all pass."""
+    line of ``history.jsonl``), with ``coverage``: ``coverage.xml`` and ``coverage/``; 0 when all pass."""
     paths = suite_paths(suites)
     targets = [str(p) for ps in paths.values() for p in ps]
     if not targets:
@@ -84,10 +86,15 @@ def run_verify(
     plugins = [SettingsHandOver(settings), SuiteCollector(report, paths, progress=sys.stdout)]
     os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no usage report from the Pact libraries
     sys.path.insert(0, str(ROOT))  # `from scenarios import ...` inside the suites, checkout or wheel
+    from harness.coverage_run import VerifyCoverage, coverage_lines
+
+    measured = VerifyCoverage(reports).start() if coverage else None
     try:
         code = pytest.main(args, plugins=plugins)
     finally:
         sys.path.remove(str(ROOT))
+        if measured is not None:
+            report.coverage = measured.finish() or []
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
     from harness.dashboard import photograph, record_run
@@ -101,7 +108,10 @@ def run_verify(
         external_provider=bool(settings.bloodbank_url or settings.candystore_url),
     )
     index = record_run(reports)
-    notes += photograph(index)
+    if screenshot:
+        notes += photograph(index)
+    if measured is not None:
+        notes += coverage_lines(report.coverage, reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
