@@ -5,7 +5,8 @@ modules imported before, such as ``harness.cli``, lose their module-level lines)
 starts while measuring — the reference Bloodbank and Candystore — measures itself too: coverage.py's own
 ``.pth`` hook starts it in any interpreter that sees ``COVERAGE_PROCESS_START``. A service stopped with
 SIGTERM saves its data at exit; one killed with SIGKILL by a fault check loses what it measured since it
-started. :meth:`VerifyCoverage.finish` combines the data files and writes ``coverage.xml`` (Cobertura) and
+started (SIGTERM is handled: uvicorn re-raises it after its graceful shutdown, which skips ``atexit``).
+:meth:`VerifyCoverage.finish` combines the data files and writes ``coverage.xml`` (Cobertura) and
 ``coverage/`` (HTML) into the reports directory.
 """
 
@@ -24,6 +25,8 @@ RC = """\
 [run]
 branch = True
 parallel = True
+# uvicorn re-raises SIGTERM after its graceful shutdown, so atexit never runs: coverage saves on SIGTERM
+sigterm = True
 data_file = {data}
 source_pkgs = {packages}
 omit =
@@ -40,7 +43,7 @@ class VerifyCoverage:
     """Measure a verify run: ``start()`` before the suites, ``finish()`` after them (rows per component)."""
 
     def __init__(self, reports: Path) -> None:
-        self.reports = Path(reports)
+        self.reports = Path(reports).resolve()  # the services run elsewhere: an absolute data path
         self.work = self.reports / ".coverage-data"
         self.rcfile = self.work / "coveragerc"
         self._cov: Any = None
