@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from harness.coverage_run import ENV, VerifyCoverage, coverage_lines
 from harness.report import RunReport, render_markdown
+
+#: a stand-in service: imports Candystore's API, says so, then waits for its stdin (SIGTERM ends it)
+SERVICE = "import sys, reference_impl.candystore.api; print('ready', flush=True); sys.stdin.read()"
 
 
 def test_the_process_and_its_python_children_are_measured_and_combined(tmp_path: Path) -> None:
@@ -18,13 +22,17 @@ def test_the_process_and_its_python_children_are_measured_and_combined(tmp_path:
         from holyfields import make_envelope
 
         make_envelope("n8n.workflow.completed.v1")
-        # a service as the harness starts it: a new interpreter that inherits the environment
-        child = subprocess.run(
-            [sys.executable, "-c", "import reference_impl.candystore.api"], check=False, timeout=60
+        # a service as the harness starts and stops it: a new interpreter that inherits the environment,
+        # stopped with SIGTERM and dying of it (as uvicorn does after its graceful shutdown)
+        child = subprocess.Popen(
+            [sys.executable, "-c", SERVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=30)
     finally:
         rows = measured.finish()
-    assert child.returncode == 0
+    assert child.returncode == -signal.SIGTERM
     assert ENV not in os.environ
     by = {row["component"]: row for row in rows or []}
     assert by["Candystore"]["covered"] > 0, "the child process was not measured"
