@@ -167,6 +167,12 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not open reports/index.html in headless Chromium (console check, reports/index.png)",
     )
+    parser.add_argument(
+        "--no-allure",
+        dest="allure",
+        action="store_false",
+        help="do not write reports/allure-results/ nor render reports/allure/",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -186,6 +192,7 @@ def verify(args: argparse.Namespace) -> int:
         provider_version=args.provider_version,
         coverage=args.coverage,
         screenshot=args.screenshot,
+        allure=args.allure,
     )
 
 

@@ -61,6 +61,7 @@ def run_verify(
     provider_version: str | None = None,
     coverage: bool = True,
     screenshot: bool = True,
+    allure: bool = True,
 ) -> int:
     """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
     line of ``history.jsonl``), with ``coverage``: ``coverage.xml`` and ``coverage/``; 0 when all pass."""
@@ -83,7 +84,14 @@ def run_verify(
     args += extra or []
     from harness.pytest_plugin import SettingsHandOver
 
-    plugins = [SettingsHandOver(settings), SuiteCollector(report, paths, progress=sys.stdout)]
+    collector = SuiteCollector(report, paths, progress=sys.stdout)
+    plugins: list[object] = [SettingsHandOver(settings), collector]
+    from harness.allure_run import RESULTS, AllureEvidence, allure_pytest_missing, render
+
+    allure_note = allure_pytest_missing() if allure else None
+    if allure and allure_note is None:
+        args += [f"--alluredir={reports / RESULTS}", "--clean-alluredir"]
+        plugins.append(AllureEvidence(collector.suite_of, report))
     os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no usage report from the Pact libraries
     sys.path.insert(0, str(ROOT))  # `from scenarios import ...` inside the suites, checkout or wheel
     from harness.coverage_run import VerifyCoverage, coverage_lines
@@ -112,6 +120,8 @@ def run_verify(
         notes += photograph(index)
     if measured is not None:
         notes += coverage_lines(report.coverage, reports)
+    if allure:
+        notes += [allure_note] if allure_note else render(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):

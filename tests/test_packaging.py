@@ -117,6 +117,7 @@ def test_harness_verify_contracts_runs_from_the_installed_wheel(installed: Insta
             "contracts",
             "--no-coverage",
             "--no-screenshot",
+            "--no-allure",
             "--",
             "-k",
             "not misaligned and not conforms",

@@ -53,8 +53,16 @@ def verify_subprocess(
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
     env.update(topology.env())
     env["PACT_DO_NOT_TRACK"] = "true"
-    # a verify of a target under test: no coverage of the harness, no browser check of its page
-    command = [sys.executable, "-m", "harness.cli", "verify", "--no-coverage", "--no-screenshot"]
+    # a verify of a target under test: no coverage of the harness, no page check, no Allure
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "verify",
+        "--no-coverage",
+        "--no-screenshot",
+        "--no-allure",
+    ]
     for suite in suites:
         command += ["--suite", suite]
     command += [
