@@ -52,6 +52,16 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: files of the run the page links to when they are there (relative links: the directory travels whole)
+DETAIL_FILES = (
+    ("allure/index.html", "Allure report (every check, with its evidence)"),
+    ("coverage/index.html", "coverage (HTML)"),
+    ("report.md", "report.md"),
+    ("summary.json", "summary.json"),
+    ("junit.xml", "junit.xml"),
+)
+
+
 class ReportInputError(Exception):
     """The directory holds no run to build a page from (the message says what to run)."""
 
@@ -837,6 +847,11 @@ def render_index(run: RunFiles) -> str:
         ("suites", "Suites", _suites(run)),
     ]
     nav = " · ".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections)
+    files = [(name, label) for name, label in DETAIL_FILES if (run.directory / name).exists()]
+    if files:
+        nav += "<br>In this directory: " + " · ".join(
+            f'<a href="{escape(name)}">{escape(label)}</a>' for name, label in files
+        )
     body = "".join(
         f'<section id="{sid}"><h2>{escape(title)}</h2>{html}</section>' for sid, title, html in sections
     )

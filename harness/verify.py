@@ -115,13 +115,13 @@ def run_verify(
         provider_version=provider_version,
         external_provider=bool(settings.bloodbank_url or settings.candystore_url),
     )
-    index = record_run(reports)
-    if screenshot:
-        notes += photograph(index)
     if measured is not None:
         notes += coverage_lines(report.coverage, reports)
     if allure:
         notes += [allure_note] if allure_note else render(reports)
+    index = record_run(reports)  # last: the page links what exists
+    if screenshot:
+        notes += photograph(index)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
