@@ -8,6 +8,9 @@ harness schemas generate|check|diff    schema tooling
 harness asyncapi generate|check|diff   the AsyncAPI 3.0 document of the bus
 harness topology check [...]           compare a live broker with the expected topology
 harness dlq list|show|replay [...]     operate the dead-letter queue
+harness report [--reports DIR]         rebuild reports/index.html from the last run's files
+harness can-i-deploy --pacticipant N --version V [--to ENV]   may V be deployed? (contract matrix)
+harness record-deployment --pacticipant N --version V --environment E
 """
 
 from __future__ import annotations
@@ -149,6 +152,30 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="ci: deterministic, bounded (default); deep: >= 10,000 examples",
     )
+    parser.add_argument(
+        "--consumer-version", help="version of the consumers whose pacts are verified (default: git commit)"
+    )
+    parser.add_argument(
+        "--provider-version", help="version of the providers under test (default: git commit)"
+    )
+    parser.add_argument(
+        "--no-coverage",
+        dest="coverage",
+        action="store_false",
+        help="do not measure line/branch coverage (reports/coverage.xml, reports/coverage/)",
+    )
+    parser.add_argument(
+        "--no-screenshot",
+        dest="screenshot",
+        action="store_false",
+        help="do not open reports/index.html in headless Chromium (console check, reports/index.png)",
+    )
+    parser.add_argument(
+        "--no-allure",
+        dest="allure",
+        action="store_false",
+        help="do not write reports/allure-results/ nor render reports/allure/",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -164,6 +191,11 @@ def verify(args: argparse.Namespace) -> int:
         reports=Path(args.reports),
         fuzz_profile=args.fuzz_profile,
         extra=args.pytest_args,
+        consumer_version=args.consumer_version,
+        provider_version=args.provider_version,
+        coverage=args.coverage,
+        screenshot=args.screenshot,
+        allure=args.allure,
     )
 
 
@@ -336,6 +368,92 @@ def dlq(args: argparse.Namespace) -> int:
     from harness.dlq import run
 
     return run(args)
+
+
+def report_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reports",
+        default="reports",
+        help="the directory of the run (summary.json, …); index.html goes there",
+    )
+
+
+@command("report", "rebuild reports/index.html from the files of the last run (runs nothing)")
+def report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.dashboard import ReportInputError, write_index
+
+    try:
+        path = write_index(Path(args.reports))
+    except ReportInputError as exc:
+        _say(f"harness report: {exc}")
+        return 2
+    print(f"harness report: {path}")
+    return 0
+
+
+def _matrix_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pacticipant", required=True, help="the service, e.g. candystore, bloodbank, candybar"
+    )
+    parser.add_argument("--version", required=True, help="its version (as recorded by harness verify)")
+    parser.add_argument(
+        "--matrix", default="reports/pact-matrix.json", help="the matrix file harness verify records into"
+    )
+
+
+def can_i_deploy_args(parser: argparse.ArgumentParser) -> None:
+    _matrix_args(parser)
+    parser.add_argument(
+        "--to", metavar="ENVIRONMENT", help="against what is deployed there (default: latest)"
+    )
+
+
+@command("can-i-deploy", "may this version be deployed? answered from the contract matrix (exit 0 yes, 1 no)")
+def can_i_deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.matrix import Matrix, MatrixError, decision_lines
+
+    path = Path(args.matrix)
+    if not path.exists():
+        _say(
+            f"harness can-i-deploy: no, no matrix at {path}: "
+            "run harness verify (it records it) or give --matrix"
+        )
+        return 1
+    try:
+        decision = Matrix.load(path).can_i_deploy(args.pacticipant, args.version, args.to)
+    except MatrixError as exc:
+        _say(f"harness can-i-deploy: {exc}")
+        return 2
+    for line in decision_lines(decision, args.pacticipant, args.version, args.to):
+        print(line)
+    return 0 if decision.ok else 1
+
+
+def record_deployment_args(parser: argparse.ArgumentParser) -> None:
+    _matrix_args(parser)
+    parser.add_argument("--environment", required=True, help="where it now runs, e.g. staging, production")
+
+
+@command("record-deployment", "record that a version now runs in an environment (for can-i-deploy --to)")
+def record_deployment(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from harness.matrix import Matrix, MatrixError
+
+    try:
+        matrix = Matrix.load(Path(args.matrix))
+        matrix.deploy(args.pacticipant, args.version, args.environment, time.time())
+        matrix.save()
+    except MatrixError as exc:
+        _say(f"harness record-deployment: {exc}")
+        return 1
+    print(f"harness record-deployment: {args.pacticipant} {args.version} is deployed to {args.environment}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

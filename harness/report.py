@@ -42,6 +42,8 @@ class RunReport:
     checks: dict[str, bool] = field(default_factory=dict)
     contracts: list[dict[str, Any]] = field(default_factory=list)
     target: dict[str, Any] = field(default_factory=dict)
+    #: line/branch coverage per component (``harness.coverage_run``), empty when not measured
+    coverage: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
     def count(self, suite: str, outcome: str) -> None:
@@ -112,6 +114,7 @@ class RunReport:
             "checks": self.checks,
             "contracts": self.contracts,
             "target": self.target,
+            "coverage": self.coverage,
             "duration_seconds": round(time.time() - self.started, 1),
         }
 
@@ -458,6 +461,18 @@ def render_markdown(summary: dict[str, Any]) -> str:
             others = "; ".join(row["false_positives"]) or "-"
             named = "yes" if row["named"] else "**NO**"
             lines.append(f"| {row['mutant']} | {_cell(row['defect'])} | {named} | {_cell(others)} |")
+    if summary.get("coverage"):
+        lines += [
+            "",
+            "## Coverage by component",
+            "",
+            "| component | lines | branches |",
+            "|---|---:|---:|",
+        ]
+        for row in summary["coverage"]:
+            branches = "-" if row.get("branch_rate") is None else f"{row['branch_rate']} %"
+            covered = f"{row['line_rate']} % ({row['covered']}/{row['lines']})"
+            lines.append(f"| {row['component']} | {covered} | {branches} |")
     lines += ["", "## Findings", ""]
     if not summary["findings"]:
         lines.append("None: every check passed.")

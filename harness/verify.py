@@ -57,8 +57,14 @@ def run_verify(
     reports: Path,
     fuzz_profile: str | None = None,
     extra: list[str] | None = None,
+    consumer_version: str | None = None,
+    provider_version: str | None = None,
+    coverage: bool = True,
+    screenshot: bool = True,
+    allure: bool = True,
 ) -> int:
-    """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``; 0 when all pass."""
+    """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
+    line of ``history.jsonl``), with ``coverage``: ``coverage.xml`` and ``coverage/``; 0 when all pass."""
     paths = suite_paths(suites)
     targets = [str(p) for ps in paths.values() for p in ps]
     if not targets:
@@ -78,16 +84,45 @@ def run_verify(
     args += extra or []
     from harness.pytest_plugin import SettingsHandOver
 
-    plugins = [SettingsHandOver(settings), SuiteCollector(report, paths, progress=sys.stdout)]
+    collector = SuiteCollector(report, paths, progress=sys.stdout)
+    plugins: list[object] = [SettingsHandOver(settings), collector]
+    from harness.allure_run import RESULTS, AllureEvidence, allure_pytest_missing, render
+
+    allure_note = allure_pytest_missing() if allure else None
+    if allure and allure_note is None:
+        args += [f"--alluredir={reports / RESULTS}", "--clean-alluredir"]
+        plugins.append(AllureEvidence(collector.suite_of, report))
     os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # no usage report from the Pact libraries
     sys.path.insert(0, str(ROOT))  # `from scenarios import ...` inside the suites, checkout or wheel
+    from harness.coverage_run import VerifyCoverage, coverage_lines
+
+    measured = VerifyCoverage(reports).start() if coverage else None
     try:
         code = pytest.main(args, plugins=plugins)
     finally:
         sys.path.remove(str(ROOT))
+        if measured is not None:
+            report.coverage = measured.finish() or []
     report.checks["generated types"] = not _types_drift()
     path = report.write(reports)
-    print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")
+    from harness.dashboard import photograph, record_run
+    from harness.matrix import record_after_verify
+
+    notes = record_after_verify(
+        report.contracts,
+        reports,
+        consumer_version=consumer_version,
+        provider_version=provider_version,
+        external_provider=bool(settings.bloodbank_url or settings.candystore_url),
+    )
+    if measured is not None:
+        notes += coverage_lines(report.coverage, reports)
+    if allure:
+        notes += [allure_note] if allure_note else render(reports)
+    index = record_run(reports)  # last: the page links what exists
+    if screenshot:
+        notes += photograph(index)
+    print(f"\nharness verify: summary per suite (details in {path.parent}/report.md, page {index})")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
     for name, counts in sorted(report.suites.items()):
         print(
@@ -98,6 +133,8 @@ def run_verify(
         print("\nharness verify: contract matrix (per interaction)")
         for line in contract_matrix_lines(report.contracts):
             print(line)
+    for line in notes:
+        print(line)
     if report.findings:
         print(
             f"\nharness verify: {report.errors} error(s), {len(report.findings) - report.errors} warning(s)"

@@ -112,7 +112,18 @@ def test_harness_verify_contracts_runs_from_the_installed_wheel(installed: Insta
     # check (a second, nested verify: ~90 s) and the schemathesis conformance runs (~70 s). What runs: the
     # Pact consumers and providers (pact files, schemas, corpus from the wheel) and the contract tools.
     proc = installed.run(
-        [str(harness), "verify", "--suite", "contracts", "--", "-k", "not misaligned and not conforms"],
+        [
+            str(harness),
+            "verify",
+            "--suite",
+            "contracts",
+            "--no-coverage",
+            "--no-screenshot",
+            "--no-allure",
+            "--",
+            "-k",
+            "not misaligned and not conforms",
+        ],
         cwd=tmp_path,
         timeout=600,
     )

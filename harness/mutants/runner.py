@@ -53,7 +53,16 @@ def verify_subprocess(
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
     env.update(topology.env())
     env["PACT_DO_NOT_TRACK"] = "true"
-    command = [sys.executable, "-m", "harness.cli", "verify"]
+    # a verify of a target under test: no coverage of the harness, no page check, no Allure
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "verify",
+        "--no-coverage",
+        "--no-screenshot",
+        "--no-allure",
+    ]
     for suite in suites:
         command += ["--suite", suite]
     command += [
@@ -257,3 +266,6 @@ def merge_into_reports(result: dict[str, Any], reports: Path) -> None:
         summary["mutants"] = result
         summary_file.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
         (reports / "report.md").write_text(render_markdown(summary))
+        from harness.dashboard import write_index
+
+        write_index(reports)
