@@ -52,7 +52,18 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", **kwargs)
 
 
+def add_tls_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="local backend: RabbitMQ speaks amqps only, with a CA and certificate made for the run; the "
+        "reference services connect over TLS (env HARNESS_RABBITMQ_TLS=1)",
+    )
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
+    if getattr(args, "tls", False):  # read by the local backend, here and in the pytest session
+        os.environ["HARNESS_RABBITMQ_TLS"] = "1"
     return Settings.resolve({name: getattr(args, name, None) for name in OPTIONS})
 
 
@@ -75,6 +86,7 @@ def _say(text: str) -> None:
 
 def up_args(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser)
+    add_tls_option(parser)
     parser.add_argument(
         "--json", action="store_true", help="print exactly one JSON line with the URLs on stdout"
     )
@@ -136,6 +148,7 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
     from harness.verify import SUITES
 
     add_target_options(parser)
+    add_tls_option(parser)
     parser.add_argument(
         "--suite",
         action="append",

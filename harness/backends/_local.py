@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -38,9 +39,14 @@ from harness.launch import (
     tcp,
     terminate,
 )
+from harness.tls import TlsFiles, make_certificates
 
 RUN_ROOT = Path(tempfile.gettempdir()) / "harness-33god"
 START_TIMEOUT = 60.0
+
+
+def _flag(variable: str) -> bool:
+    return os.environ.get(variable, "").strip().lower() in ("1", "true", "yes")
 
 
 def _find(candidates: list[str], what: str, install: str) -> str:
@@ -161,9 +167,18 @@ class _ProcessServer(ServerControl):
 class RabbitMQServer(_ProcessServer):
     """A private RabbitMQ node (``rabbitmq-server`` run directly, no system service)."""
 
-    def __init__(self, root: Path, port: int, dist_port: int, management_port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        dist_port: int,
+        management_port: int | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         super().__init__("rabbitmq", root, port)
         self.dist_port = dist_port
+        #: certificates of an ``amqps``-only node (no plain AMQP listener), or None
+        self.tls = tls
         #: HTTP port of the management plugin, or None (not enabled: it adds about 1 s to the boot)
         self.management_port = management_port
         self.binary = _find(
@@ -184,6 +199,16 @@ class RabbitMQServer(_ProcessServer):
         conf = "disk_free_limit.absolute = 50MB\nloopback_users = none\n"
         if self.management_port:
             conf += f"management.tcp.port = {self.management_port}\nmanagement.tcp.ip = 127.0.0.1\n"
+        if self.tls is not None:  # TLS only: a plain AMQP client finds no listener that speaks to it
+            conf += (
+                "listeners.tcp = none\n"
+                f"listeners.ssl.default = 127.0.0.1:{self.port}\n"
+                f"ssl_options.cacertfile = {self.tls.ca}\n"
+                f"ssl_options.certfile = {self.tls.cert}\n"
+                f"ssl_options.keyfile = {self.tls.key}\n"
+                "ssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n"
+            )
         (base / "rabbitmq.conf").write_text(conf)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
@@ -207,12 +232,16 @@ class RabbitMQServer(_ProcessServer):
         return [self.binary], env, None
 
     def readiness(self) -> Readiness:
+        broker = amqp(self.port, "localhost", tls=self.tls_context()) if self.tls else amqp(self.port)
         if not self.management_port:
-            return amqp(self.port)
+            return broker
         management = Readiness(
             f"the management API on 127.0.0.1:{self.management_port}", self._management_answers
         )
-        return all_of(amqp(self.port), management)
+        return all_of(broker, management)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls is not None else None
 
     def _management_answers(self) -> bool:
         import httpx
@@ -321,18 +350,22 @@ class LocalBackend(Backend):
 
     ``management=True`` enables RabbitMQ's management plugin (HTTP API at :attr:`management_url`); by
     default it is on when ``HARNESS_RABBITMQ_MANAGEMENT`` is ``1``/``true`` (about 1 s more to boot).
+
+    ``tls=True`` (default: ``HARNESS_RABBITMQ_TLS``) makes the broker speak ``amqps`` only, with a CA and
+    certificate made for the run: :attr:`amqp_url` is ``amqps://…@localhost``, and ``SSL_CERT_FILE`` names
+    the run's CA while the backend is up, so the harness's clients and the services it starts (their
+    environment is copied from it) verify the broker with Python's default TLS context.
     """
 
-    def __init__(self, *, database: str = "harness", management: bool | None = None) -> None:
+    def __init__(
+        self, *, database: str = "harness", management: bool | None = None, tls: bool | None = None
+    ) -> None:
         super().__init__(name="local", supports_faults=True)
         self.database = database
-        if management is None:
-            management = os.environ.get("HARNESS_RABBITMQ_MANAGEMENT", "").strip().lower() in (
-                "1",
-                "true",
-                "yes",
-            )
-        self.management = management
+        self.management = _flag("HARNESS_RABBITMQ_MANAGEMENT") if management is None else management
+        self.tls = _flag("HARNESS_RABBITMQ_TLS") if tls is None else tls
+        self.ca_file: Path | None = None
+        self._saved_cert_file: str | None = None
         self.root: Path | None = None
 
     def start(self) -> LocalBackend:
@@ -344,8 +377,13 @@ class LocalBackend(Backend):
             os.chmod(RUN_ROOT, 0o1777)  # noqa: S103 - shared by every user's runs, sticky like /tmp
         self.root = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUN_ROOT))
         os.chmod(self.root, 0o755)  # noqa: S103 - the postgres user must traverse it
+        certificates = make_certificates(self.root / "tls") if self.tls else None
         self.rabbitmq = rabbit = RabbitMQServer(
-            self.root, free_port(), free_port(), free_port() if self.management else None
+            self.root,
+            free_port(),
+            free_port(),
+            free_port() if self.management else None,
+            tls=certificates,
         )
         self.postgres = pg = PostgresServer(self.root, free_port())
         # In parallel: the broker boots (4-6 s) while initdb and the postmaster start (about 1-2 s).
@@ -357,7 +395,18 @@ class LocalBackend(Backend):
         pg.wait_ready()
         self._create_database()
         rabbit.wait_ready()
-        self.amqp_url = f"amqp://guest:guest@127.0.0.1:{rabbit.port}/%2F"
+        if certificates is not None:
+            # trusted beside the CAs already named (another TLS backend of this process, e.g. a fault stack)
+            self._saved_cert_file = os.environ.get("SSL_CERT_FILE")
+            bundle = certificates.ca.read_text()
+            if self._saved_cert_file and Path(self._saved_cert_file).is_file():
+                bundle = Path(self._saved_cert_file).read_text() + bundle
+            self.ca_file = self.root / "tls" / "trusted.pem"
+            self.ca_file.write_text(bundle)
+            os.environ["SSL_CERT_FILE"] = str(self.ca_file)
+            self.amqp_url = f"amqps://guest:guest@localhost:{rabbit.port}/%2F"
+        else:
+            self.amqp_url = f"amqp://guest:guest@127.0.0.1:{rabbit.port}/%2F"
         if rabbit.management_port:
             self.management_url = f"http://guest:guest@127.0.0.1:{rabbit.management_port}"
         self.database_url = pg.url(self.database)
@@ -368,6 +417,12 @@ class LocalBackend(Backend):
         create_database(self.postgres.url("postgres"), self.database)
 
     def stop(self) -> None:
+        if self.ca_file is not None and os.environ.get("SSL_CERT_FILE") == str(self.ca_file):
+            if self._saved_cert_file is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = self._saved_cert_file
+            self.ca_file = None
         for server in (getattr(self, "rabbitmq", None), getattr(self, "postgres", None)):
             if isinstance(server, _ProcessServer):
                 initdb = getattr(server, "_initdb", None)

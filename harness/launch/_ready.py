@@ -8,6 +8,7 @@ for the error message when it never became true. ``all_of`` combines them (a ser
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,20 +42,23 @@ def tcp(port: int, host: str = "127.0.0.1") -> Readiness:
     return Readiness(f"a TCP listener on {host}:{port}", check)
 
 
-def amqp(port: int, host: str = "127.0.0.1") -> Readiness:
-    """A broker on ``host:port`` answers the AMQP 0-9-1 protocol header with ``connection.start``."""
+def amqp(port: int, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Readiness:
+    """A broker on ``host:port`` answers the AMQP 0-9-1 protocol header with ``connection.start``
+    (inside a TLS session made with ``tls`` when given: ``amqps``)."""
 
     def check() -> bool:
         try:
-            with socket.create_connection((host, port), timeout=0.5) as sock:
+            with socket.create_connection((host, port), timeout=0.5) as raw:
+                sock = tls.wrap_socket(raw, server_hostname=host) if tls is not None else raw
                 sock.settimeout(1.0)
                 sock.sendall(_AMQP_HEADER)
                 frame = sock.recv(7)
                 return len(frame) == 7 and frame[0] == 1  # a method frame on channel 0
-        except OSError:
+        except OSError:  # ssl.SSLError included
             return False
 
-    return Readiness(f"an AMQP 0-9-1 broker on {host}:{port}", check)
+    scheme = "AMQP 0-9-1 over TLS" if tls is not None else "AMQP 0-9-1"
+    return Readiness(f"an {scheme} broker on {host}:{port}", check)
 
 
 def http(url: str, statuses: Iterable[int] = (200,), timeout: float = 1.0) -> Readiness:
