@@ -401,7 +401,14 @@ def create_app(
     )
     async def readyz() -> Response:
         if service.publisher.ready:
-            return _json(200, {"status": "ready", "broker": "up"})
+            if not await service.publisher.blocked():
+                return _json(200, {"status": "ready", "broker": "up"})
+            detail = "connected, but the broker blocks publishing (a memory or disk alarm): publishes get 503"
+            return _json(
+                503,
+                {"status": "not_ready", "broker": "up", "detail": detail},
+                {"Retry-After": service.retry_after},
+            )
         detail = service.publisher.last_error or "not connected to the broker yet"
         return _json(
             503,

@@ -57,7 +57,7 @@ def _run(
     inject: Callable[[], None],
     clear: Callable[[], None],
     hold: float,
-) -> None:
+) -> Traffic:
     ledger = Ledger(name)
     traffic = Traffic(stack.bloodbank.url, ledger, total=EVENTS, rate=400.0)  # type: ignore[union-attr]
     traffic.start()
@@ -94,6 +94,7 @@ def _run(
             "fault_seconds": fault_seconds,
             "client_retries": traffic.retries,
             "client_errors": traffic.errors,
+            "slowest_answer_seconds": round(traffic.slowest, 2),
         },
     )
     print("\n" + verdict.table())
@@ -111,6 +112,7 @@ def _run(
     assert verdict.recovery_seconds is not None and verdict.recovery_seconds < RECOVERY_SLO_SECONDS, (
         f"{name}: recovery took {verdict.recovery_seconds} s (SLO < {RECOVERY_SLO_SECONDS:.0f} s)"
     )
+    return traffic
 
 
 def test_rabbitmq_restart(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
@@ -189,3 +191,37 @@ def test_network_cut_candystore_postgres(stack: FaultStack, tap: DeadLetterTap, 
         clear=stack.db_proxy.restore,
         hold=5,
     )  # type: ignore[union-attr]
+
+
+#: Bloodbank's default BLOODBANK_CONFIRM_TIMEOUT (the fault stack does not change it)
+CONFIRM_TIMEOUT = 5.0
+
+
+def test_broker_memory_alarm(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
+    """RabbitMQ memory alarm for 10 s (it blocks publishers): publishes are answered 503 with Retry-After
+    within the confirm timeout, never a hang, and once it clears nothing is lost or doubled."""
+    rabbitmq = stack.backend.rabbitmq
+
+    def raise_alarm() -> None:
+        rabbitmq.set_memory_watermark(0.000001)
+        deadline = time.monotonic() + 10
+        while not rabbitmq.memory_alarm():
+            assert time.monotonic() < deadline, "the broker did not raise its memory alarm within 10 s"
+            time.sleep(0.1)  # poll interval of the alarm check
+
+    def clear_alarm() -> None:
+        rabbitmq.set_memory_watermark(0.4)  # RabbitMQ's default
+
+    traffic = _run(
+        "broker-memory-alarm", stack, tap, run_report, inject=raise_alarm, clear=clear_alarm, hold=10
+    )
+    refused = traffic.errors.get("http 503", 0)
+    print(f"broker-memory-alarm: {refused} answers 503, slowest answer {traffic.slowest:.2f} s")
+    assert refused > 0, f"no publish was refused during the memory alarm (client errors: {traffic.errors})"
+    assert traffic.unavailable_without_retry_after == 0, (
+        f"{traffic.unavailable_without_retry_after} of {refused} 503 answers had no Retry-After header"
+    )
+    assert traffic.slowest < CONFIRM_TIMEOUT + 1.5, (
+        f"a publish took {traffic.slowest:.1f} s to be answered during the memory alarm: longer than the "
+        f"confirm timeout ({CONFIRM_TIMEOUT:.0f} s); Bloodbank waits on a blocked connection"
+    )
