@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from starlette.routing import Route
 
 from holyfields import JsonInvalid, ValidationIssue, dlq_reason, parse_json, registry
+from reference_impl._headers import HeaderLimit
 from reference_impl.bloodbank import models
 from reference_impl.bloodbank.completion import (
     PARENT_HEADER_PATTERN,
@@ -278,6 +279,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(HeaderLimit, max_bytes=config.max_header_bytes, setting="BLOODBANK_MAX_HEADER_BYTES")
     # The publish endpoints read the raw body themselves, so they are plain Starlette routes: FastAPI's
     # request machinery would cost ~25 µs per request and buy nothing here. `docs` only describes them
     # for the OpenAPI document; it is never mounted.
