@@ -53,7 +53,8 @@ def poison_message(kind: str, message_id: str) -> tuple[bytes, str]:
 
 
 class PoisonFlood(threading.Thread):
-    """Publish ``total`` poison messages over about ``seconds``, in chunks with pipelined confirms.
+    """Publish ``total`` poison messages over about ``seconds``, in chunks with pipelined confirms, at a
+    steady rate (a flood that fell behind does not burst to catch up, it takes longer).
 
     The messages are built up front (in the constructor), so that during the storm the flood costs only the
     publishing.
@@ -106,7 +107,8 @@ class PoisonFlood(threading.Thread):
         connection = await aiormq.connect(self.url)
         try:
             channel = await connection.channel(publisher_confirms=True)
-            began = time.monotonic()
+            interval = self.seconds * self.chunk / self.total
+            due = time.monotonic()
             sent = 0
             while sent < self.total:
                 n = min(self.chunk, self.total - sent)
@@ -126,9 +128,9 @@ class PoisonFlood(threading.Thread):
                 )
                 sent += n
                 self.confirmed = sent
-                ahead = sent / self.total * self.seconds - (time.monotonic() - began)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)  # pacing of the flood
+                # a steady rate: behind schedule (a busy machine), carry on from now instead of bursting
+                due = max(due + interval, time.monotonic())
+                await asyncio.sleep(due - time.monotonic())  # pacing of the flood
         finally:
             await connection.close()
 
