@@ -252,6 +252,40 @@ class RabbitMQServer(_ProcessServer):
         except httpx.HTTPError:
             return False
 
+    def ctl(self, *args: str, timeout: float = 30.0) -> str:
+        """Run ``rabbitmqctl ARGS`` against this node (its node name and ``HOME``, hence its cookie).
+
+        Raises :class:`BackendError` with rabbitmqctl's own output when it fails.
+        """
+        rabbitmqctl = _find(
+            ["/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmqctl", "/usr/sbin/rabbitmqctl"],
+            "rabbitmqctl",
+            "apt-get install -y rabbitmq-server",
+        )
+        _, env, _ = self.command()
+        argv = [rabbitmqctl, "-n", self.nodename, *args]
+        try:
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise BackendError(
+                f"local backend: `rabbitmqctl {' '.join(args)}` took over {timeout:.0f} s"
+            ) from None
+        if done.returncode != 0:
+            raise BackendError(
+                f"local backend: `rabbitmqctl {' '.join(args)}` failed (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()}"
+            )
+        return done.stdout
+
+    def set_memory_watermark(self, fraction: float) -> None:
+        """Set ``vm_memory_high_watermark`` (a fraction of RAM): near zero raises the memory alarm, which
+        blocks every publishing connection until it is set back (0.4 is RabbitMQ's default)."""
+        self.ctl("set_vm_memory_high_watermark", repr(fraction))
+
+    def memory_alarm(self) -> bool:
+        """True while the node reports a memory alarm."""
+        return "memory" in self.ctl("eval", "rabbit_alarm:get_alarms().")
+
 
 class PostgresServer(_ProcessServer):
     """A private PostgreSQL cluster (``initdb`` + ``postgres``, trust auth, as user postgres when root)."""

@@ -51,6 +51,9 @@ class Traffic(threading.Thread):
         self.accepted = 0
         self.retries = 0
         self.errors: dict[str, int] = {}
+        #: the longest any one request took to be answered (seconds), and 503s that had no Retry-After
+        self.slowest = 0.0
+        self.unavailable_without_retry_after = 0
         self.failure: BaseException | None = None
         self._progress = threading.Condition()
 
@@ -66,12 +69,16 @@ class Traffic(threading.Thread):
         deadline = time.monotonic() + self.retry_for
         delay = 0.1
         while pending and time.monotonic() < deadline:
+            began = time.monotonic()
             try:
                 route = self.surface.batch
                 response = client.request(route.method, route.path, json=list(pending.values()))
             except httpx.TransportError as exc:
                 self._note(type(exc).__name__)
                 response = None
+            self.slowest = max(self.slowest, time.monotonic() - began)
+            if response is not None and response.status_code == 503 and "Retry-After" not in response.headers:
+                self.unavailable_without_retry_after += 1
             if response is not None and response.status_code < 300:
                 for item in response.json()["results"]:
                     eid = item.get("event_id")

@@ -62,9 +62,7 @@ def _no_dlq(consumer_module: Any) -> None:
         self._channel, self._queue = channel, queue
 
     async def dead_letter(self: Any, d: Any) -> bool:
-        await d.message.ack()  # acknowledged and lost
-        self.metrics.in_flight.dec()
-        return True
+        return True  # nothing published: the caller acknowledges it as dead-lettered, so it is lost
 
     consumer_module.Consumer._declare = declare
     consumer_module.Consumer._dead_letter = dead_letter

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from reference_impl.bloodbank.completion import SourceDefaults, complete
 from reference_impl.bloodbank.config import BloodbankConfig, ConfigError, RetryConfig
 from reference_impl.bloodbank.publisher import (
+    BrokerBlocked,
     BrokerUnavailable,
     InvalidEnvelope,
     Publisher,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BloodbankConfig",
+    "BrokerBlocked",
     "BrokerUnavailable",
     "ConfigError",
     "InvalidEnvelope",

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from reference_impl._headers import HeaderLimit
 from reference_impl.bloodbank.config import BloodbankConfig
 from reference_impl.bloodbank.docs import install_openapi
 from reference_impl.bloodbank.publisher import BrokerUnavailable
@@ -57,6 +58,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(HeaderLimit, max_bytes=config.max_header_bytes, setting="BLOODBANK_MAX_HEADER_BYTES")
     add_publish_routes(app, service)
     add_info_routes(app, service)
     install_openapi(app, service)

@@ -34,6 +34,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "BLOODBANK_RATE_LIMIT": "0",
     "BLOODBANK_RATE_BURST": "0",
     "BLOODBANK_MAX_BODY_BYTES": "1048576",
+    "BLOODBANK_MAX_HEADER_BYTES": "16384",
     "BLOODBANK_MAX_BATCH_BODY_BYTES": "16777216",
     "BLOODBANK_MAX_BATCH_ITEMS": "1000",
     "BLOODBANK_RETRY_AFTER_SECONDS": "5",
@@ -81,6 +82,7 @@ class BloodbankConfig:
     rate_limit: float = 0.0
     rate_burst: int = 0
     max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 16_384
     max_batch_body_bytes: int = 16_777_216
     max_batch_items: int = 1000
     retry_after_seconds: int = 5
@@ -143,6 +145,7 @@ class BloodbankConfig:
             rate_limit=reader.number("BLOODBANK_RATE_LIMIT"),
             rate_burst=reader.integer("BLOODBANK_RATE_BURST", minimum=0),
             max_body_bytes=reader.integer("BLOODBANK_MAX_BODY_BYTES", minimum=1),
+            max_header_bytes=reader.integer("BLOODBANK_MAX_HEADER_BYTES", minimum=1024),
             max_batch_body_bytes=reader.integer("BLOODBANK_MAX_BATCH_BODY_BYTES", minimum=1),
             max_batch_items=reader.integer("BLOODBANK_MAX_BATCH_ITEMS", minimum=1),
             retry_after_seconds=reader.integer("BLOODBANK_RETRY_AFTER_SECONDS", minimum=1),

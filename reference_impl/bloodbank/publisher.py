@@ -12,6 +12,9 @@ Semantics (see ``docs/adr/0003-bloodbank-publish-semantics.md``):
 - ``mandatory=True``: an event no queue is bound for comes back, and :class:`Unroutable` is raised;
 - transient failures (connection or channel lost, broker unreachable, nack, confirm timeout) are retried after
   exponential delays; when the retries are used up :class:`RetriesExhausted` says what happened last;
+- while the broker blocks publishing (``connection.blocked``: a memory or disk alarm) nothing is retried:
+  :class:`BrokerBlocked` is raised once a confirm timed out on the blocked connection, and at once for every
+  publish after that until the block lifts (``docs/adr/0032-publishing-while-the-broker-blocks.md``);
 - the connection is re-established in the background, so :attr:`Publisher.ready` follows the broker.
 """
 
@@ -90,6 +93,12 @@ class RetriesExhausted(PublishError):
     def __init__(self, message: str, *, last_error: BaseException, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.last_error = last_error
+
+
+class BrokerBlocked(RetriesExhausted):
+    """The broker blocks publishing (a resource alarm): not published, and not retried until it lifts."""
+
+    reason = "broker_blocked"
 
 
 class InvalidEnvelope(PublishError):
@@ -177,6 +186,7 @@ class Publisher:
         self._failed_at = 0.0
         self._second = 0
         self._stamp = datetime.fromtimestamp(0, UTC)
+        self._block_seen = False  # a confirm timed out on a blocked connection; cleared when it lifts
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -189,6 +199,29 @@ class Publisher:
             and self._connection is not None
             and not self._connection.is_closed
         )
+
+    async def blocked(self) -> bool:
+        """True while the broker blocks this publisher's connection (``connection.blocked``, sent by RabbitMQ
+        during a memory or disk alarm); cheap until a publish has run into the block."""
+        if not self._block_seen:
+            return False
+        if not await self._connection_blocked():
+            self._block_seen = False
+            log.info("the broker no longer blocks publishing")
+        return self._block_seen
+
+    async def _connection_blocked(self) -> bool:
+        # aiormq's public ready() waits while the connection is blocked and returns at once otherwise: a
+        # waiter that has not finished after one turn of the loop means the broker sent connection.blocked.
+        transport = self._connection.transport if self._connection is not None else None
+        if transport is None or transport.connection.is_closed:
+            return False
+        waiter = asyncio.ensure_future(transport.connection.ready())
+        await asyncio.sleep(0)
+        if waiter.done():
+            return False
+        waiter.cancel()
+        return True
 
     async def connect(self, *, wait: bool = True) -> None:
         """Connect and declare the topology, and keep reconnecting in the background from now on.
@@ -439,6 +472,8 @@ class Publisher:
         return body, properties
 
     async def _attempt(self, body: bytes, properties: spec.Basic.Properties, routing_key: str) -> None:
+        if self._block_seen and await self.blocked():
+            raise _Blocked
         channel = self._raw if self.ready else await self._ensure_channel()
         assert channel is not None
         try:
@@ -451,6 +486,10 @@ class Publisher:
                 timeout=self.confirm_timeout,
             )
         except TimeoutError:
+            if await self._connection_blocked():
+                # Blocked by a resource alarm: a new connection would be blocked too, so keep this one.
+                self._note_block()
+                raise _Blocked from None
             # No confirm in time: the connection may be half-dead; start afresh on the next attempt.
             if self._raw is channel:
                 self._on_lost()
@@ -465,6 +504,8 @@ class Publisher:
             try:
                 await self._attempt(body, properties, routing_key)
                 return attempt
+            except _Blocked:
+                raise self._blocked_error(event_id, routing_key, attempt) from None
             except aiormq.exceptions.PublishError as exc:
                 raise self._unroutable(exc, event_id, routing_key, attempt) from None
             except TRANSIENT_ERRORS as exc:
@@ -487,6 +528,9 @@ class Publisher:
         while pending:
             attempt += 1
             errors: dict[int, BaseException] = {}
+            if self._block_seen and await self.blocked():
+                self._fail_blocked(pending, keys, outcomes, attempt)
+                return
             try:
                 channel = await self._ensure_channel()
             except BrokerUnavailable as exc:
@@ -518,8 +562,13 @@ class Publisher:
                         errors[index] = result
                     else:
                         raise result
-                if any(isinstance(e, TimeoutError) for e in errors.values()) and self._raw is channel:
-                    self._on_lost()
+                if any(isinstance(e, TimeoutError) for e in errors.values()):
+                    if await self._connection_blocked():
+                        self._note_block()
+                        self._fail_blocked(sorted(errors), keys, outcomes, attempt)
+                        return
+                    if self._raw is channel:
+                        self._on_lost()
             pending = sorted(errors)
             if not pending:
                 return
@@ -534,6 +583,34 @@ class Publisher:
             await asyncio.sleep(delay)
 
     # --- errors ---------------------------------------------------------------------------------------
+    def _note_block(self) -> None:
+        if not self._block_seen:
+            log.warning("the broker blocks publishing (resource alarm): answering 'blocked' until it lifts")
+        self._block_seen = True
+        self.last_error = "the broker blocks publishing (a memory or disk alarm)"
+
+    def _fail_blocked(
+        self,
+        pending: list[int],
+        keys: dict[int, tuple[str, str]],
+        outcomes: list[PublishResult | PublishError | None],
+        attempt: int,
+    ) -> None:
+        for index in pending:
+            event_id, routing_key = keys[index]
+            outcomes[index] = self._blocked_error(event_id, routing_key, attempt)
+
+    def _blocked_error(self, event_id: str, routing_key: str, attempts: int) -> BrokerBlocked:
+        return BrokerBlocked(
+            f"event {event_id} was not published: the broker blocks publishing (a memory or disk resource "
+            "alarm, RabbitMQ's connection.blocked). Retry after the Retry-After delay with the same event_id "
+            "(safe: consumers deduplicate on it); the operator must free broker memory or disk",
+            last_error=TimeoutError("connection blocked by the broker"),
+            event_id=event_id,
+            routing_key=routing_key,
+            attempts=attempts,
+        )
+
     def _note_retry(self, event_id: str, attempt: int, error: BaseException, delay: float) -> None:
         self.retries_total += 1
         self.last_error = _describe(error)
@@ -567,6 +644,10 @@ class Publisher:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
+class _Blocked(Exception):
+    """Internal: an attempt met the broker's block (becomes :class:`BrokerBlocked` with the event's ids)."""
+
+
 def _identity(envelope: Envelope) -> tuple[str, str]:
     event_id, event_type = envelope.get("event_id"), envelope.get("event_type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_type:

@@ -178,7 +178,14 @@ def add_info_routes(app: FastAPI, service: Service) -> None:
     )
     async def readyz() -> Response:
         if service.publisher.ready:
-            return json_response(200, {"status": "ready", "broker": "up"})
+            if not await service.publisher.blocked():
+                return json_response(200, {"status": "ready", "broker": "up"})
+            detail = "connected, but the broker blocks publishing (a memory or disk alarm): publishes get 503"
+            return json_response(
+                503,
+                {"status": "not_ready", "broker": "up", "detail": detail},
+                {"Retry-After": service.retry_after},
+            )
         detail = service.publisher.last_error or "not connected to the broker yet"
         return json_response(
             503,

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from reference_impl._headers import HeaderLimit
 from reference_impl.candystore.codec import encode_event, rfc3339
 from reference_impl.candystore.config import Settings
 from reference_impl.candystore.consumer import Consumer
@@ -157,6 +158,9 @@ def create_app(settings: Settings | None = None, *, run_consumer: bool = True) -
         lifespan=lifespan,
     )
     app.state.storage = storage
+    app.add_middleware(
+        HeaderLimit, max_bytes=settings.max_header_bytes, setting="CANDYSTORE_MAX_HEADER_BYTES"
+    )
     app.state.metrics = metrics
     app.state.hub = hub
 

@@ -79,6 +79,7 @@ class Settings:
     api_pool_size: int = 4
     trace_max_events: int = 10_000
     stream_queue_size: int = 10_000
+    max_header_bytes: int = 16_384
     log_level: str = "info"
     #: OTLP/HTTP endpoint for the store spans of sampled traces ("" = no spans)
     otlp_endpoint: str = ""
@@ -119,6 +120,7 @@ class Settings:
             api_pool_size=integer("CANDYSTORE_API_POOL_SIZE", 4),
             trace_max_events=integer("CANDYSTORE_TRACE_MAX_EVENTS", 10_000),
             stream_queue_size=integer("CANDYSTORE_STREAM_QUEUE_SIZE", 10_000),
+            max_header_bytes=integer("CANDYSTORE_MAX_HEADER_BYTES", 16_384, minimum=1024),
             log_level=(env.get("CANDYSTORE_LOG_LEVEL") or "info").lower(),
             otlp_endpoint=(env.get("CANDYSTORE_OTLP_ENDPOINT") or "").strip(),
         )

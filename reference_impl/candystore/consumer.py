@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -82,6 +82,9 @@ class Consumer:
         self._dlx: AbstractExchange | None = None
         self._queue: AbstractQueue | None = None
         self._batcher = Batcher(settings.batch_size, settings.batch_linger, metrics)
+        # taken but not yet settled, so a multiple-ack must not cover them (the rejects while the valid part
+        # of their batch is stored; the stored ones while their batch's conflicts are dead-lettered)
+        self._unsettled: list[Delivery] = []
         self._attempts: OrderedDict[bytes, int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._consumer_tag = ""
@@ -216,10 +219,15 @@ class Consumer:
                 classify(delivery, self.settings, self.schemas)
         rejected = [d for d in batch if d.reason is not None]
         valid = [d for d in batch if d.reason is None]
+        if valid:
+            # Valid events first: in a poison storm they must not wait for the dead letters of their batch.
+            self._unsettled = rejected
+            try:
+                await self._store(valid)
+            finally:
+                self._unsettled = []
         if rejected:
             await self._dead_letter_all(rejected)
-        if valid:
-            await self._store(valid)
 
     async def _store(self, batch: list[Delivery]) -> None:
         """Insert, commit, then acknowledge; on failure keep, split, or dead-letter as the error says."""
@@ -282,7 +290,11 @@ class Consumer:
             for d in conflicts:
                 d.reason = "duplicate_conflict"
                 d.detail = f"event_id {d.event_id} is already stored with a different body"
-            await self._dead_letter_all(conflicts)
+            outer, self._unsettled = self._unsettled, [*self._unsettled, *done]
+            try:
+                await self._dead_letter_all(conflicts)
+            finally:
+                self._unsettled = outer
         await self._ack(done)
         if streamed:
             streamed.sort(key=lambda item: item[1])  # the hub keeps stored order (the resume cursor)
@@ -344,12 +356,12 @@ class Consumer:
 
     # --- broker side effects --------------------------------------------------------------------------
     async def _ack(self, deliveries: list[Delivery]) -> None:
-        """Acknowledge (multiple=True on the highest tag when nothing older is still held)."""
+        """Acknowledge (multiple=True on the highest tag when nothing older is still held or unsettled)."""
         if not deliveries:
             return
         self.metrics.in_flight.dec(len(deliveries))
         highest = max(deliveries, key=lambda d: d.message.delivery_tag or 0)
-        held_tags = [d.message.delivery_tag or 0 for d in self._batcher.held]
+        held_tags = [d.message.delivery_tag or 0 for d in (*self._batcher.held, *self._unsettled)]
         try:
             if not held_tags or min(held_tags) > (highest.message.delivery_tag or 0):
                 await highest.message.ack(multiple=True)
@@ -360,11 +372,21 @@ class Consumer:
             log.warning("ack failed (%s); the broker will redeliver, storage is idempotent", exc)
 
     async def _dead_letter_all(self, deliveries: list[Delivery]) -> None:
-        """Publish each to the DLX (confirmed), then ack it. Unconfirmed ones are held and retried."""
+        """Publish each to the DLX (confirmed), then ack the confirmed ones together. Unconfirmed ones are
+        held and retried."""
         results = await asyncio.gather(*(self._dead_letter(d) for d in deliveries), return_exceptions=True)
-        for d, ok in zip(deliveries, results, strict=True):
-            if ok is True:
-                continue
+        confirmed = [d for d, ok in zip(deliveries, results, strict=True) if ok is True]
+        failed = [(d, ok) for d, ok in zip(deliveries, results, strict=True) if ok is not True]
+        # the failed ones are not settled: a multiple-ack of the confirmed ones must not cover them
+        outer, self._unsettled = self._unsettled, [*self._unsettled, *(d for d, _ in failed)]
+        try:
+            await self._ack(confirmed)
+        finally:
+            self._unsettled = outer
+        if confirmed:
+            reasons = Counter(str(d.reason) for d in confirmed)
+            log.info("dead-lettered %d message(s): %s", len(confirmed), dict(reasons))
+        for d, ok in failed:
             log.warning("dead-lettering %s failed (%s); keeping the message", d.event_id or "message", ok)
             await self._sleep(self.settings.backoff_initial)
             self._batcher.held.append(d)
@@ -379,11 +401,6 @@ class Consumer:
             message, routing_key=self.topology.dlq_routing_key, mandatory=True, timeout=10
         )
         self.metrics.dead_lettered.labels(d.reason).inc()
-        log.info("dead-lettered %s: %s (%s)", d.event_id or m.message_id, d.reason, d.detail[:200])
-        try:
-            await m.ack()
-        except BROKER_ERRORS as exc:
-            # Confirmed in the DLQ but not acknowledged: the broker redelivers and it is dead-lettered again.
-            log.warning("ack after dead-lettering failed (%s)", exc)
-        self.metrics.in_flight.dec()
-        return True
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("dead-lettered %s: %s (%s)", d.event_id or m.message_id, d.reason, d.detail[:200])
+        return True  # acknowledged by _dead_letter_all, together with the others confirmed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,3 +105,24 @@ def test_another_payload_under_the_same_id_is_still_a_conflict(
     )
     stored = candystore.get_event(body["event_id"]).json()
     assert stored["payload"] == body["payload"], "the stored event was overwritten by a conflicting body"
+
+
+def test_concurrent_and_batched_retries_of_one_envelope_are_stored_once(
+    bloodbank: Any, candystore: Any, dlq_tap: Any, settle: Callable[[], None]
+) -> None:
+    """The same envelope sent at once on several connections (a client retrying before the first answer) and
+    again inside a batch (a client re-sending a whole batch) is stored twice or dead-lettered."""
+    body = make_envelope(EVENT_TYPE, source={"host": "harness", "type": "manual", "app": "harness-retries"})
+    body.pop("trace_context", None)
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(lambda _: bloodbank.publish(body), range(4)))
+    statuses = [r.status_code for r in responses]
+    assert all(bloodbank.accepted(r) for r in responses), (
+        f"concurrent sends of the same envelope answered {statuses}, expected {bloodbank.success_statuses}"
+    )
+    batch = bloodbank.publish_batch([body, make_envelope(EVENT_TYPE)])
+    assert bloodbank.accepted(batch), (
+        f"a batch repeating a published envelope answered {batch.status_code}, expected "
+        f"{bloodbank.success_statuses}: {batch.text[:300]}"
+    )
+    _assert_stored_once_and_not_dead_lettered(candystore, dlq_tap, settle, body)

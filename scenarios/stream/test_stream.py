@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from typing import Any
@@ -188,3 +189,78 @@ def test_garbage_frames_from_a_client_change_nothing(candystore: Any, bloodbank:
     got = asyncio.run(run())
     assert [e["event_id"] for e in got] == [event["event_id"]], "the stream stopped after garbage frames"
     assert candystore.http.get(candystore.surface.health.path, timeout=10).status_code == 200
+
+
+#: a subscriber that stops reading falls this far behind: more than the reference's stream buffer (10,000)
+#: beyond what the socket buffers hold (big events fill those first)
+SLOW_SMALL_EVENTS = 10_500
+SLOW_BIG_EVENTS = 100  # of about 100 kB each: ~10 MB, more than the kernel's socket buffers
+
+
+def _small_receive_buffer() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+    return sock
+
+
+def test_a_subscriber_that_stops_reading_is_told_and_resumes_without_loss(
+    candystore: Any, bloodbank: Any
+) -> None:
+    """A subscriber that stops reading loses events silently, is closed without a reason, cannot resume from
+    the last event it got, or holds up the other subscribers."""
+    big = [
+        make_envelope(
+            "agent.thread.prompt.v1",
+            payload={"agent_name": "harness", "provider": "harness", "prompt": f"{n} " + "p" * 100_000},
+        )
+        for n in range(SLOW_BIG_EVENTS)
+    ]
+    small = [make_envelope("github.pr.opened.v1") for _ in range(SLOW_SMALL_EVENTS)]
+    wanted = [e["event_id"] for e in big + small]
+    wanted_set = set(wanted)
+    url = candystore.stream_url()
+    host, port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+
+    async def run() -> tuple[list[dict], list[dict], Any, list[dict]]:
+        raw = _small_receive_buffer()
+        raw.settimeout(10)
+        raw.connect((host, int(port)))
+        raw.setblocking(False)
+        async with (
+            # no compression: the repetitive big events must take their full size in the socket buffers
+            websockets.connect(url, sock=raw, max_queue=1, max_size=None, compression=None) as slow,
+            websockets.connect(url, max_size=None) as prompt,
+        ):
+            reader = asyncio.create_task(_read_until(prompt, wanted_set, 120))
+            await asyncio.to_thread(_batch, bloodbank, big)
+            await asyncio.to_thread(_batch, bloodbank, small)
+            prompt_got = await reader  # every event is stored and streamed by now
+            got: list[dict] = []
+            closed = None
+            try:
+                async with asyncio.timeout(60):
+                    while len(got) < len(wanted):
+                        event = json.loads(await slow.recv())
+                        if event.get("event_id") in wanted_set:
+                            got.append(event)
+            except websockets.ConnectionClosed as exc:
+                closed = exc
+        resumed: list[dict] = []
+        if closed is not None and got:
+            async with websockets.connect(
+                candystore.stream_url(after=got[-1]["stored_at"]), max_size=None
+            ) as ws:
+                resumed = await _read_until(ws, wanted_set - {e["event_id"] for e in got}, 60)
+        return prompt_got, got, closed, resumed
+
+    prompt_got, got, closed, resumed = asyncio.run(run())
+    print(f"\nstalled subscriber: {len(got)} events, then {closed.rcvd if closed else 'kept open'}")
+    _check_order(prompt_got, wanted, "the prompt subscriber beside a stalled one")
+    if closed is None:
+        _check_order(got, wanted, "the subscriber that stopped reading (kept open)")
+        return
+    assert closed.rcvd is not None and closed.rcvd.reason, (
+        f"the subscriber that stopped reading was closed ({closed.rcvd}) without a reason saying why"
+    )
+    assert got, f"the stalled subscriber got no event before it was closed: {closed.rcvd}"
+    _check_order(got + resumed, wanted, f"the subscriber resumed after {got[-1]['stored_at']}")
