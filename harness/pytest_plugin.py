@@ -26,6 +26,8 @@ MARKERS = {
     "fuzz": "property-based envelope fuzzing (deterministic in CI)",
     "internal": "needs internals (kill a process, read a private table): skipped against external targets",
     "integration": "needs real RabbitMQ and/or PostgreSQL",
+    "finding": "finding(title): the title of the finding when this check fails (a row of a table-driven "
+    "check names its own defect)",
     "needs": "needs(capability, ...): what the check needs of the target (see harness.triage); when a "
     "capability is missing the check is reported as blocked by that finding",
 }

@@ -127,6 +127,9 @@ class RunReport:
 
 
 def _title(item: pytest.Item | None, report: pytest.TestReport) -> str:
+    marker = item.get_closest_marker("finding") if item is not None else None
+    if marker is not None and marker.args:  # a row of a table-driven check names its own defect
+        return str(marker.args[0])
     doc = getattr(getattr(item, "function", None), "__doc__", None)
     if doc and doc.strip():
         return doc.strip().splitlines()[0]

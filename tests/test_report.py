@@ -177,3 +177,23 @@ def test_field(kind):
     assert finding["cases"] == 2 and finding["title"] == "event_id dropped in storage"
     assert "[a]" in finding["detail"] and "[b]" in finding["detail"], finding["detail"]
     assert report.suites["alpha"]["failed"] == 2
+
+
+def test_a_row_of_a_table_driven_check_names_its_own_defect() -> None:
+    from types import SimpleNamespace
+
+    from harness.report import _title
+
+    def check() -> None:
+        """An outage while events flow: nothing lost"""
+
+    row = SimpleNamespace(
+        function=check,
+        get_closest_marker=lambda name: (
+            pytest.mark.finding("Events lost across a RabbitMQ restart").mark if name == "finding" else None
+        ),
+    )
+    plain = SimpleNamespace(function=check, get_closest_marker=lambda name: None)
+    report = SimpleNamespace(nodeid="scenarios/faults/test_faults.py::test_outage[rabbitmq-restart]")
+    assert _title(row, report) == "Events lost across a RabbitMQ restart"  # type: ignore[arg-type]
+    assert _title(plain, report) == "An outage while events flow: nothing lost"  # type: ignore[arg-type]

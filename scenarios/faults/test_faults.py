@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pika
 import pytest
@@ -121,82 +122,77 @@ def _run(
     return traffic
 
 
-def test_rabbitmq_restart(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
-    """RabbitMQ restart while events flow: nothing lost, nothing duplicated, recovery < 30 s."""
-    _run(
+@dataclass(frozen=True)
+class Outage:
+    """One fault run: what is done to the stack, for how long, and the defect its failure means."""
+
+    name: str
+    defect: str
+    inject: Callable[[FaultStack], None]
+    clear: Callable[[FaultStack], None]
+    hold: float
+
+
+OUTAGES = [
+    Outage(
         "rabbitmq-restart",
-        stack,
-        tap,
-        run_report,
-        inject=stack.backend.rabbitmq.stop,
-        clear=stack.backend.rabbitmq.start,
+        "Events lost or doubled across a RabbitMQ restart",
+        lambda s: s.backend.rabbitmq.stop(),
+        lambda s: s.backend.rabbitmq.start(),
         hold=2,
-    )
-
-
-def test_postgres_down_10s(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
-    """PostgreSQL down for 10 s: Candystore keeps the messages, stores all of them once it is back."""
-    _run(
+    ),
+    Outage(
         "postgres-down-10s",
-        stack,
-        tap,
-        run_report,
-        inject=stack.backend.postgres.stop,
-        clear=stack.backend.postgres.start,
+        "Events lost or doubled while PostgreSQL was down for 10 s",
+        lambda s: s.backend.postgres.stop(),
+        lambda s: s.backend.postgres.start(),
         hold=10,
-    )
-
-
-def test_candystore_sigkill(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
-    """Candystore killed with SIGKILL mid-stream: after restart no loss and no duplicate."""
-    _run(
+    ),
+    Outage(
         "candystore-sigkill",
-        stack,
-        tap,
-        run_report,
-        inject=stack.candystore.kill,
-        clear=stack.candystore.start,
+        "Events lost or doubled when Candystore was killed mid-stream (SIGKILL)",
+        lambda s: s.candystore.kill(),  # type: ignore[union-attr]
+        lambda s: s.candystore.start(),  # type: ignore[union-attr]
         hold=1,
-    )  # type: ignore[union-attr]
-
-
-def test_bloodbank_sigkill(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
-    """Bloodbank killed with SIGKILL: clients re-send what was not acknowledged; nothing lost or doubled."""
-    _run(
+    ),
+    Outage(
         "bloodbank-sigkill",
-        stack,
-        tap,
-        run_report,
-        inject=stack.bloodbank.kill,
-        clear=stack.bloodbank.start,
+        "Events lost or doubled when Bloodbank was killed (SIGKILL) and clients re-sent",
+        lambda s: s.bloodbank.kill(),  # type: ignore[union-attr]
+        lambda s: s.bloodbank.start(),  # type: ignore[union-attr]
         hold=1,
-    )  # type: ignore[union-attr]
-
-
-def test_network_cut_candystore_rabbitmq(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
-    """Network cut between Candystore and RabbitMQ for 5 s: the consumer reconnects, nothing lost."""
-    _run(
+    ),
+    Outage(
         "cut-candystore-rabbitmq",
-        stack,
-        tap,
-        run_report,
-        inject=stack.amqp_proxy.cut,
-        clear=stack.amqp_proxy.restore,
+        "Events lost or doubled across a 5 s network cut between Candystore and RabbitMQ",
+        lambda s: s.amqp_proxy.cut(),  # type: ignore[union-attr]
+        lambda s: s.amqp_proxy.restore(),  # type: ignore[union-attr]
         hold=5,
-    )  # type: ignore[union-attr]
-
-
-def test_network_cut_candystore_postgres(stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
-    """Network cut between Candystore and PostgreSQL for 5 s: no dead letters, all stored once after."""
-    _run(
+    ),
+    Outage(
         "cut-candystore-postgres",
+        "Events lost, doubled or dead-lettered across a 5 s network cut between Candystore and PostgreSQL",
+        lambda s: s.db_proxy.cut(),  # type: ignore[union-attr]
+        lambda s: s.db_proxy.restore(),  # type: ignore[union-attr]
+        hold=5,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "outage", [pytest.param(o, id=o.name, marks=pytest.mark.finding(o.defect)) for o in OUTAGES]
+)
+def test_outage(outage: Outage, stack: FaultStack, tap: DeadLetterTap, run_report) -> None:
+    """An outage while events flow: nothing lost, nothing duplicated, recovery < 30 s"""
+    _run(
+        outage.name,
         stack,
         tap,
         run_report,
-        inject=stack.db_proxy.cut,
-        clear=stack.db_proxy.restore,
-        hold=5,
-    )  # type: ignore[union-attr]
+        inject=lambda: outage.inject(stack),
+        clear=lambda: outage.clear(stack),
+        hold=outage.hold,
+    )
 
 
 #: Bloodbank's default BLOODBANK_CONFIRM_TIMEOUT (the fault stack does not change it)
