@@ -456,6 +456,19 @@ def record_deployment(args: argparse.Namespace) -> int:
     return 0
 
 
+def slo_args(parser: argparse.ArgumentParser) -> None:
+    from harness.slo import add_arguments
+
+    add_arguments(parser)
+
+
+@command("slo", "the SPEC §5 service levels: print the table, write or drift-check the Prometheus rules")
+def slo(args: argparse.Namespace) -> int:
+    from harness.slo import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="33GOD event harness")
     sub = parser.add_subparsers(dest="command", required=True)
