@@ -32,6 +32,7 @@ from harness.launch import (
     Readiness,
     all_of,
     amqp,
+    http,
     spawn,
     sql,
     tail,
@@ -161,11 +162,20 @@ class _ProcessServer(ServerControl):
 class RabbitMQServer(_ProcessServer):
     """A private RabbitMQ node (``rabbitmq-server`` run directly, no system service)."""
 
-    def __init__(self, root: Path, port: int, dist_port: int, management_port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        dist_port: int,
+        management_port: int | None = None,
+        prometheus_port: int | None = None,
+    ) -> None:
         super().__init__("rabbitmq", root, port)
         self.dist_port = dist_port
         #: HTTP port of the management plugin, or None (not enabled: it adds about 1 s to the boot)
         self.management_port = management_port
+        #: HTTP port of the rabbitmq_prometheus plugin (per-queue metrics at /metrics), or None
+        self.prometheus_port = prometheus_port
         self.binary = _find(
             ["/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server"],
             "rabbitmq-server",
@@ -178,12 +188,22 @@ class RabbitMQServer(_ProcessServer):
         base = self.root / "rabbitmq"
         for sub in ("mnesia", "log", "home"):
             (base / sub).mkdir(parents=True, exist_ok=True)
-        plugins = "rabbitmq_management" if self.management_port else ""
+        plugins = ",".join(
+            name
+            for name, port in (
+                ("rabbitmq_management", self.management_port),
+                ("rabbitmq_prometheus", self.prometheus_port),
+            )
+            if port
+        )
         (base / "enabled_plugins").write_text(f"[{plugins}].\n")
         # Small, fast node: no disk-space alarm on nearly full test machines, quick shutdown.
         conf = "disk_free_limit.absolute = 50MB\nloopback_users = none\n"
         if self.management_port:
             conf += f"management.tcp.port = {self.management_port}\nmanagement.tcp.ip = 127.0.0.1\n"
+        if self.prometheus_port:  # per-queue series (queue label): what the SLO rules read
+            conf += f"prometheus.tcp.port = {self.prometheus_port}\nprometheus.tcp.ip = 127.0.0.1\n"
+            conf += "prometheus.return_per_object_metrics = true\n"
         (base / "rabbitmq.conf").write_text(conf)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
@@ -207,12 +227,14 @@ class RabbitMQServer(_ProcessServer):
         return [self.binary], env, None
 
     def readiness(self) -> Readiness:
-        if not self.management_port:
-            return amqp(self.port)
-        management = Readiness(
-            f"the management API on 127.0.0.1:{self.management_port}", self._management_answers
-        )
-        return all_of(amqp(self.port), management)
+        checks = [amqp(self.port)]
+        if self.management_port:
+            checks.append(
+                Readiness(f"the management API on 127.0.0.1:{self.management_port}", self._management_answers)
+            )
+        if self.prometheus_port:
+            checks.append(http(f"http://127.0.0.1:{self.prometheus_port}/metrics"))
+        return checks[0] if len(checks) == 1 else all_of(*checks)
 
     def _management_answers(self) -> bool:
         import httpx
@@ -321,7 +343,14 @@ class LocalBackend(Backend):
 
     ``management=True`` enables RabbitMQ's management plugin (HTTP API at :attr:`management_url`); by
     default it is on when ``HARNESS_RABBITMQ_MANAGEMENT`` is ``1``/``true`` (about 1 s more to boot).
+    ``prometheus=True`` (set before ``start``) enables ``rabbitmq_prometheus`` with per-queue metrics at
+    :attr:`rabbitmq_metrics_url`.
     """
+
+    #: enable the rabbitmq_prometheus plugin at the next start
+    prometheus: bool = False
+    #: its scrape URL while started, "" otherwise
+    rabbitmq_metrics_url: str = ""
 
     def __init__(self, *, database: str = "harness", management: bool | None = None) -> None:
         super().__init__(name="local", supports_faults=True)
@@ -345,7 +374,11 @@ class LocalBackend(Backend):
         self.root = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUN_ROOT))
         os.chmod(self.root, 0o755)  # noqa: S103 - the postgres user must traverse it
         self.rabbitmq = rabbit = RabbitMQServer(
-            self.root, free_port(), free_port(), free_port() if self.management else None
+            self.root,
+            free_port(),
+            free_port(),
+            free_port() if self.management else None,
+            free_port() if self.prometheus else None,
         )
         self.postgres = pg = PostgresServer(self.root, free_port())
         # In parallel: the broker boots (4-6 s) while initdb and the postmaster start (about 1-2 s).
@@ -360,6 +393,8 @@ class LocalBackend(Backend):
         self.amqp_url = f"amqp://guest:guest@127.0.0.1:{rabbit.port}/%2F"
         if rabbit.management_port:
             self.management_url = f"http://guest:guest@127.0.0.1:{rabbit.management_port}"
+        if rabbit.prometheus_port:
+            self.rabbitmq_metrics_url = f"http://127.0.0.1:{rabbit.prometheus_port}/metrics"
         self.database_url = pg.url(self.database)
         self.ready_seconds = round(time.monotonic() - began, 3)
         return self
@@ -377,12 +412,15 @@ class LocalBackend(Backend):
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        self.rabbitmq_metrics_url = ""
 
     def info(self) -> dict[str, object]:
         data = super().info()
         data["run_dir"] = str(self.root) if self.root else None
         if self.management_url:
             data["management_url"] = self.management_url
+        if self.rabbitmq_metrics_url:
+            data["rabbitmq_metrics_url"] = self.rabbitmq_metrics_url
         data["pids"] = {
             name: server.pids()
             for name, server in (
