@@ -550,13 +550,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rules.add_argument("--profile", help="target profile TOML: use its queue names ([broker] queue, dlq)")
     tests = sub.add_parser("tests", help="print (or --out) the `promtool test rules` file of the rules")
     tests.add_argument("--out", help="write the tests to this file instead of stdout")
-    sub.add_parser("check", help="fail when contracts/prometheus/rules*.yml differ from the table")
+    dashboards = sub.add_parser("dashboards", help="write the Grafana dashboards (pipeline health, DLQ)")
+    dashboards.add_argument("--out", default=None, help="directory (default: contracts/grafana)")
+    sub.add_parser("check", help="fail when the rules, their tests or the dashboards differ from the tables")
     sub.add_parser("table", help="print the SLO table (objective, alert level, severity, for:)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.slo_command == "dashboards":
+        from harness import grafana
+
+        for path in grafana.write(Path(args.out) if args.out else grafana.DASHBOARD_DIR):
+            print(f"harness slo dashboards: wrote {path}")
+        return 0
     if args.slo_command == "check":
-        problems = check()
+        from harness import grafana
+
+        problems = check() + grafana.check()
         for problem in problems:
             print(f"harness slo check: {problem}", file=sys.stderr)
         return 1 if problems else 0
