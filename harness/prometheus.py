@@ -145,3 +145,25 @@ class PrometheusServer(StartStop):
     def alerts(self) -> list[dict[str, Any]]:
         """Active alerts (pending and firing)."""
         return self._get("/api/v1/alerts")["alerts"]
+
+    def alert_state(self, name: str) -> str:
+        """``inactive``, ``pending`` or ``firing`` of the alert ``name`` now."""
+        states = {a["state"] for a in self.alerts() if a["labels"].get("alertname") == name}
+        return "firing" if "firing" in states else ("pending" if "pending" in states else "inactive")
+
+    def slis(self) -> dict[str, float | None]:
+        """The SLIs of SPEC §5 as Prometheus computes them (the recording rules), in the load verdict's keys
+        and units (percent, milliseconds, messages); None where a rule has no value (no traffic yet)."""
+        from harness.slo import SLOS
+
+        values: dict[str, float | None] = {}
+        for row in SLOS:
+            if row.record is None or row.objective is None:
+                continue
+            result = self.query(row.record)
+            value = float(result[0]["value"][1]) if result else None
+            if value is not None and value == value:  # NaN: 0/0, no traffic in the window
+                values[row.key] = value / row.scale
+            else:
+                values[row.key] = None
+        return values
