@@ -40,6 +40,31 @@ def test_scrape_config_follows_the_metrics_url() -> None:
     assert json.loads(config_text({"a": "http://h:1/m"}, grafana.DASHBOARD_DIR / "r.yml"))["rule_files"]
 
 
+def test_external_targets_are_scraped_at_their_profile_metrics_routes(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from harness.config import Settings
+    from harness.stack import Stack
+
+    profile = tmp_path / "team.toml"
+    profile.write_text(
+        '[bloodbank]\nmetrics = "http://127.0.0.1:9100/internal/metrics"\n[candystore]\nmetrics = ""\n'
+    )
+    settings = Settings.resolve(
+        {
+            "bloodbank_url": "http://127.0.0.1:8001",
+            "candystore_url": "http://127.0.0.1:8002",
+            "profile": str(profile),
+        },
+        environ={},
+    )
+    stack = Stack(settings, prometheus=True)
+    stack.backend = SimpleNamespace(rabbitmq_metrics_url="")  # type: ignore[assignment]
+    assert stack.scrape_targets() == {"bloodbank": "http://127.0.0.1:9100/internal/metrics"}
+    stack.settings = Settings.resolve({"bloodbank_url": "http://127.0.0.1:8001/"}, environ={})
+    assert stack.scrape_targets() == {"bloodbank": "http://127.0.0.1:8001/metrics"}
+
+
 def test_committed_dashboards_match_their_panels() -> None:
     assert grafana.check() == []
     for stem in grafana.DASHBOARDS:
