@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 
 #: (source folder in the repository, destination inside the wheel, file patterns copied)
 TREES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("contracts", "harness/_suites/contracts", ("*.py", "*.json", "*.ts")),
+    ("contracts", "harness/_suites/contracts", ("*.py", "*.json", "*.ts", "*.yml")),
     ("scenarios", "harness/_suites/scenarios", ("*.py",)),
     ("load", "harness/_suites/load", ("*.py",)),
     ("fixtures/envelopes", "harness/_suites/fixtures/envelopes", ("*.json",)),

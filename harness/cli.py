@@ -101,6 +101,12 @@ def up_args(parser: argparse.ArgumentParser) -> None:
         help="also hand out AMQP/database URLs through fault proxies and a fault control URL: start your "
         "own services on the proxied URLs, then `harness verify --suite faults --fault-control URL`",
     )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also start a private Prometheus scraping the services and RabbitMQ with the SLO rules "
+        "loaded (prometheus_url)",
+    )
 
 
 @command("up", "provision RabbitMQ + PostgreSQL (and the reference services); stay up until SIGINT/SIGTERM")
@@ -109,7 +115,12 @@ def up(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     install_stop_signals()
-    stack = Stack(settings, with_services=not args.no_services, progress=None if args.json else _say)
+    stack = Stack(
+        settings,
+        with_services=not args.no_services,
+        progress=None if args.json else _say,
+        prometheus=args.prometheus,
+    )
     control = None
     try:
         stack.start()
@@ -125,7 +136,7 @@ def up(args: argparse.Namespace) -> int:
         else:
             _say("harness is up (Ctrl-C to stop):")
             keys = ("backend", "amqp_url", "database_url", "bloodbank_url", "candystore_url")
-            keys += ("proxied_amqp_url", "proxied_database_url", "fault_control_url")
+            keys += ("proxied_amqp_url", "proxied_database_url", "fault_control_url", "prometheus_url")
             for key in keys:
                 if info.get(key):
                     _say(f"  {key:20} {info[key]}")
@@ -467,6 +478,19 @@ def record_deployment(args: argparse.Namespace) -> int:
         return 1
     print(f"harness record-deployment: {args.pacticipant} {args.version} is deployed to {args.environment}")
     return 0
+
+
+def slo_args(parser: argparse.ArgumentParser) -> None:
+    from harness.slo import add_arguments
+
+    add_arguments(parser)
+
+
+@command("slo", "the SPEC §5 service levels: print the table, write or drift-check the Prometheus rules")
+def slo(args: argparse.Namespace) -> int:
+    from harness.slo import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -376,7 +376,12 @@ def success_criteria(summary: dict[str, Any]) -> list[dict[str, str]]:
             _all(suite_ok("e2e")),
             "e2e: trace_context stored with every event",
         ),
-        ("3", "metrics on every component", _all(endpoints("/metrics")), "GET /metrics on both services"),
+        (
+            "3",
+            "metrics on every component",
+            _all(endpoints("/metrics") + [r["ok"] for r in contracts if r["consumer"] == "prometheus-rules"]),
+            "GET /metrics on both services; the metrics the SLO rules read (metrics contract)",
+        ),
         (
             "3",
             "recovery < 30 s",

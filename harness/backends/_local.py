@@ -33,6 +33,7 @@ from harness.launch import (
     Readiness,
     all_of,
     amqp,
+    http,
     spawn,
     sql,
     tail,
@@ -174,6 +175,7 @@ class RabbitMQServer(_ProcessServer):
         dist_port: int,
         management_port: int | None = None,
         tls: TlsFiles | None = None,
+        prometheus_port: int | None = None,
     ) -> None:
         super().__init__("rabbitmq", root, port)
         self.dist_port = dist_port
@@ -181,6 +183,8 @@ class RabbitMQServer(_ProcessServer):
         self.tls = tls
         #: HTTP port of the management plugin, or None (not enabled: it adds about 1 s to the boot)
         self.management_port = management_port
+        #: HTTP port of the rabbitmq_prometheus plugin (per-queue metrics at /metrics), or None
+        self.prometheus_port = prometheus_port
         self.binary = _find(
             ["/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server"],
             "rabbitmq-server",
@@ -193,7 +197,14 @@ class RabbitMQServer(_ProcessServer):
         base = self.root / "rabbitmq"
         for sub in ("mnesia", "log", "home"):
             (base / sub).mkdir(parents=True, exist_ok=True)
-        plugins = "rabbitmq_management" if self.management_port else ""
+        plugins = ",".join(
+            name
+            for name, port in (
+                ("rabbitmq_management", self.management_port),
+                ("rabbitmq_prometheus", self.prometheus_port),
+            )
+            if port
+        )
         (base / "enabled_plugins").write_text(f"[{plugins}].\n")
         # Small, fast node: no disk-space alarm on nearly full test machines, quick shutdown.
         conf = "disk_free_limit.absolute = 50MB\nloopback_users = none\n"
@@ -209,6 +220,9 @@ class RabbitMQServer(_ProcessServer):
                 "ssl_options.verify = verify_none\n"
                 "ssl_options.fail_if_no_peer_cert = false\n"
             )
+        if self.prometheus_port:  # per-queue series (queue label): what the SLO rules read
+            conf += f"prometheus.tcp.port = {self.prometheus_port}\nprometheus.tcp.ip = 127.0.0.1\n"
+            conf += "prometheus.return_per_object_metrics = true\n"
         (base / "rabbitmq.conf").write_text(conf)
 
     def command(self) -> tuple[list[str], dict[str, str], str | None]:
@@ -233,12 +247,14 @@ class RabbitMQServer(_ProcessServer):
 
     def readiness(self) -> Readiness:
         broker = amqp(self.port, "localhost", tls=self.tls_context()) if self.tls else amqp(self.port)
-        if not self.management_port:
-            return broker
-        management = Readiness(
-            f"the management API on 127.0.0.1:{self.management_port}", self._management_answers
-        )
-        return all_of(broker, management)
+        checks = [broker]
+        if self.management_port:
+            checks.append(
+                Readiness(f"the management API on 127.0.0.1:{self.management_port}", self._management_answers)
+            )
+        if self.prometheus_port:
+            checks.append(http(f"http://127.0.0.1:{self.prometheus_port}/metrics"))
+        return checks[0] if len(checks) == 1 else all_of(*checks)
 
     def tls_context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls is not None else None
@@ -389,7 +405,15 @@ class LocalBackend(Backend):
     certificate made for the run: :attr:`amqp_url` is ``amqps://…@localhost``, and ``SSL_CERT_FILE`` names
     the run's CA while the backend is up, so the harness's clients and the services it starts (their
     environment is copied from it) verify the broker with Python's default TLS context.
+
+    ``prometheus=True`` (set before ``start``) enables ``rabbitmq_prometheus`` with per-queue metrics at
+    :attr:`rabbitmq_metrics_url`.
     """
+
+    #: enable the rabbitmq_prometheus plugin at the next start
+    prometheus: bool = False
+    #: its scrape URL while started, "" otherwise
+    rabbitmq_metrics_url: str = ""
 
     def __init__(
         self, *, database: str = "harness", management: bool | None = None, tls: bool | None = None
@@ -418,6 +442,7 @@ class LocalBackend(Backend):
             free_port(),
             free_port() if self.management else None,
             tls=certificates,
+            prometheus_port=free_port() if self.prometheus else None,
         )
         self.postgres = pg = PostgresServer(self.root, free_port())
         # In parallel: the broker boots (4-6 s) while initdb and the postmaster start (about 1-2 s).
@@ -443,6 +468,8 @@ class LocalBackend(Backend):
             self.amqp_url = f"amqp://guest:guest@127.0.0.1:{rabbit.port}/%2F"
         if rabbit.management_port:
             self.management_url = f"http://guest:guest@127.0.0.1:{rabbit.management_port}"
+        if rabbit.prometheus_port:
+            self.rabbitmq_metrics_url = f"http://127.0.0.1:{rabbit.prometheus_port}/metrics"
         self.database_url = pg.url(self.database)
         self.ready_seconds = round(time.monotonic() - began, 3)
         return self
@@ -466,12 +493,15 @@ class LocalBackend(Backend):
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        self.rabbitmq_metrics_url = ""
 
     def info(self) -> dict[str, object]:
         data = super().info()
         data["run_dir"] = str(self.root) if self.root else None
         if self.management_url:
             data["management_url"] = self.management_url
+        if self.rabbitmq_metrics_url:
+            data["rabbitmq_metrics_url"] = self.rabbitmq_metrics_url
         data["pids"] = {
             name: server.pids()
             for name, server in (

@@ -118,6 +118,21 @@ def _route_gone(path: str) -> App:
     return build
 
 
+def _metric_renamed(old: str, new: str) -> App:
+    """The metrics route serves ``old`` under the name ``new`` (a team that named its histogram otherwise)."""
+
+    def build(upstream: str) -> Any:
+        async def after(call: Call, answer: httpx.Response) -> Response | None:
+            if call.path != "/metrics":
+                return None
+            text = answer.text.replace(old, new)
+            return Response(text, answer.status_code, media_type=answer.headers.get("content-type"))
+
+        return proxy(upstream, after=after)
+
+    return build
+
+
 # -- Bloodbank mutants --------------------------------------------------------------------------------------
 
 
@@ -337,6 +352,13 @@ MUTANTS: list[Mutant] = [
         r"/metrics",
         ("contracts",),
         candystore=_route_gone("/metrics"),
+    ),
+    Mutant(
+        "candystore-metric-renamed",
+        "Candystore serves its end-to-end latency histogram under another name",
+        r"candystore_end_to_end_latency_seconds: expected a histogram, actual missing",
+        ("contracts",),
+        candystore=_metric_renamed("candystore_end_to_end_latency_seconds", "candystore_e2e_latency_seconds"),
     ),
     Mutant(
         "bloodbank-no-readyz",
