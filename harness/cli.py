@@ -40,9 +40,11 @@ def command(name: str, help_text: str) -> Callable[[Command], Command]:
     return register
 
 
-def add_target_options(parser: argparse.ArgumentParser) -> None:
+def add_target_options(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:
     """The options every command that targets a stack takes (env equivalents in parentheses)."""
     for name, (var, help_text) in OPTIONS.items():
+        if name in exclude:
+            continue
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": f"{help_text} (env {var})"}
         if name == "backend":
             kwargs["choices"] = ("auto", "local", "docker", "external")
@@ -181,50 +183,99 @@ def schemas(args: argparse.Namespace) -> int:
 
 
 def load_args(parser: argparse.ArgumentParser) -> None:
-    add_target_options(parser)
-    parser.add_argument("--users", type=int, default=10, help="concurrent producers (default 10)")
-    parser.add_argument("--rate", type=float, default=50.0, help="requests/s per producer (default 50)")
+    from load.profiles import DEFAULT_MIX, PROFILES
+
+    add_target_options(parser, exclude=("profile",))
+    presets = "; ".join(f"{p.name}: {p.rate:g}/s for {p.duration:g} s" for p in PROFILES.values())
     parser.add_argument(
-        "--duration", type=float, default=15.0, help="seconds of load, at most 600 (default 15)"
+        "--profile",
+        default=None,
+        metavar="PRESET|FILE",
+        help=f"a load preset ({presets}; default smoke), or a target profile .toml (env HARNESS_PROFILE)",
     )
-    parser.add_argument("--out", default="reports/load.json", help="where the JSON result goes")
+    parser.add_argument(
+        "--target-profile",
+        default=None,
+        metavar="FILE",
+        help="the target profile when --profile names a preset",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=None, help="TOTAL target arrival rate of publish events/s (open model)"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="seconds of load")
+    parser.add_argument(
+        "--mix", default=None, help=f"percent of each kind of traffic (default {DEFAULT_MIX})"
+    )
+    parser.add_argument("--stream-watchers", type=int, default=None, help="WebSocket stream watchers")
+    parser.add_argument("--reports", default="reports", help="outputs go to REPORTS/load/ (default reports)")
 
 
-@command("load", "locust load through Bloodbank with a verdict against the service levels (SPEC §5)")
+@command("load", "open-model load (locust) through the stack with a verdict on the service levels (SPEC §5)")
 def load(args: argparse.Namespace) -> int:
     import dataclasses
     import subprocess
+    from pathlib import Path
 
     from harness._layout import suites_root
     from harness.stack import Stack
+    from load.profiles import PROFILES, LoadConfigError, plan_for
 
+    preset, target_profile = None, args.target_profile
+    if args.profile in PROFILES:
+        preset = args.profile
+    elif args.profile:
+        if not Path(args.profile).is_file():
+            _say(
+                f"harness load: --profile {args.profile!r} is neither a load preset ({', '.join(PROFILES)}) "
+                "nor an existing target profile file"
+            )
+            return 2
+        target_profile = args.profile
+    try:
+        plan = plan_for(
+            preset, rate=args.rate, duration=args.duration, mix=args.mix, stream_watchers=args.stream_watchers
+        )
+    except LoadConfigError as exc:
+        _say(f"harness load: {exc}")
+        return 2
+    args.profile = target_profile
     settings = dataclasses.replace(settings_from(args), rate_limited=False)
     install_stop_signals()
     stack = Stack(settings, progress=_say)
     try:
         stack.start()
         info = stack.info()
-        if not info.get("bloodbank_url") or not info.get("candystore_url"):
-            _say("harness load: needs a Bloodbank and a Candystore (give --bloodbank-url/--candystore-url)")
+        if not info.get("bloodbank_url"):
+            _say(
+                "harness load: needs a Bloodbank (give --bloodbank-url; --candystore-url to measure storage)"
+            )
             return 2
         argv = [
             sys.executable,
             "-m",
             "load.runner",
             f"--bloodbank-url={info['bloodbank_url']}",
-            f"--candystore-url={info['candystore_url']}",
-            f"--amqp-url={info['amqp_url']}",
-            f"--dlq={info['dlq']}",
-            f"--users={args.users}",
-            f"--rate={args.rate}",
-            f"--duration={args.duration}",
-            f"--out={args.out}",
+            f"--candystore-url={info.get('candystore_url') or ''}",
+            f"--amqp-url={info.get('amqp_url') or ''}",
+            f"--target-profile={target_profile or ''}",
+            f"--rate={plan.rate}",
+            f"--duration={plan.duration}",
+            f"--mix={plan.mix.text()}",
+            f"--stream-watchers={plan.stream_watchers}",
+            f"--reports={args.reports}",
         ]
         env = dict(os.environ)
         # load/ is a folder of the checkout, harness/_suites/load in the wheel
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(suites_root()), env.get("PYTHONPATH")]))
+        env.update(settings.topology.env())
         if settings.api_key:
             env["HARNESS_API_KEY"] = settings.api_key
+        if settings.signing_keys:
+            env["HARNESS_SIGNING_KEYS"] = settings.signing_keys
+        _say(
+            f"harness load: {plan.name}, {plan.rate:g} events/s for {plan.duration:g} s, "
+            f"mix {plan.mix.text()}"
+        )
         return subprocess.run(argv, env=env, check=False).returncode
     except _Stop:
         return 130
