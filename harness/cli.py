@@ -183,7 +183,7 @@ def schemas(args: argparse.Namespace) -> int:
 
 
 def load_args(parser: argparse.ArgumentParser) -> None:
-    from load.profiles import DEFAULT_MIX, PROFILES
+    from harness.loadplan import DEFAULT_MIX, PROFILES
 
     add_target_options(parser, exclude=("profile",))
     presets = "; ".join(f"{p.name}: {p.rate:g}/s for {p.duration:g} s" for p in PROFILES.values())
@@ -217,8 +217,8 @@ def load(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness._layout import suites_root
+    from harness.loadplan import PROFILES, LoadConfigError, plan_for
     from harness.stack import Stack
-    from load.profiles import PROFILES, LoadConfigError, plan_for
 
     preset, target_profile = None, args.target_profile
     if args.profile in PROFILES:

@@ -3,7 +3,7 @@
 Each kind reports to locust's statistics under its own name:
 
 * ``HTTP publish`` — one envelope per ``POST /events`` (the target profile's publish route);
-* ``HTTP batch`` — :data:`~load.profiles.BATCH_SIZE` envelopes per ``POST /events/batch``;
+* ``HTTP batch`` — :data:`~harness.loadplan.BATCH_SIZE` envelopes per ``POST /events/batch``;
 * ``AMQP publish (confirmed)`` — straight to the exchange with publisher confirms (pika; the time is the
   confirm latency);
 * ``read: list by session`` / ``read: get by id`` / ``read: trace`` — Candybar-like readers of Candystore;
@@ -34,12 +34,12 @@ from gevent.event import Event
 from locust import FastHttpUser, User, constant, events, task
 from locust.exception import StopUser
 
+from harness.loadplan import BATCH_SIZE, Mix, parse_mix
 from harness.probes import encode, sign
 from harness.profile import Profile
 from holyfields import make_envelope, registry
 from holyfields.topology import Topology
 from load.pacing import ArrivalPacer
-from load.profiles import BATCH_SIZE, Mix, parse_mix
 
 #: share of published events that name an earlier accepted event as their parent
 CHILD_SHARE = 0.2
@@ -255,7 +255,7 @@ class HttpPublisher(_HttpProducer):
 
 
 class BatchPublisher(_HttpProducer):
-    """:data:`~load.profiles.BATCH_SIZE` envelopes per request to the profile's batch route."""
+    """:data:`~harness.loadplan.BATCH_SIZE` envelopes per request to the profile's batch route."""
 
     kind = "batch"
     fixed_count = 0

@@ -28,12 +28,12 @@ from locust.env import Environment
 from locust.html import get_html_report
 
 from harness.ledger import DeadLetter, Ledger
+from harness.loadplan import DEFAULT_MIX, LoadConfigError, parse_mix
 from harness.profile import Profile, ProfileError
 from holyfields.topology import Topology
 from load import measure
 from load.locustfile import STATE, RunConfig, user_classes
 from load.plot import svg
-from load.profiles import DEFAULT_MIX, LoadConfigError, parse_mix
 from load.thresholds import judge, passed
 
 #: seconds the in-flight requests get to finish after the schedule ends

@@ -1,4 +1,4 @@
-"""Named load presets and the traffic mix, parsed and checked before anything starts.
+"""Load plans: the presets of `harness load --profile` and the traffic mix, checked before anything starts.
 
 One table (:data:`PROFILES`) holds every preset ``harness load --profile NAME`` knows; explicit options
 (``--rate``, ``--duration``, ``--mix``, ``--stream-watchers``) override a preset's values. ``smoke`` stays
