@@ -207,6 +207,12 @@ def load_args(parser: argparse.ArgumentParser) -> None:
         "--mix", default=None, help=f"percent of each kind of traffic (default {DEFAULT_MIX})"
     )
     parser.add_argument("--stream-watchers", type=int, default=None, help="WebSocket stream watchers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the users in K local locust worker processes (default: here)",
+    )
     parser.add_argument("--reports", default="reports", help="outputs go to REPORTS/load/ (default reports)")
 
 
@@ -262,6 +268,7 @@ def load(args: argparse.Namespace) -> int:
             f"--duration={plan.duration}",
             f"--mix={plan.mix.text()}",
             f"--stream-watchers={plan.stream_watchers}",
+            f"--workers={args.workers}",
             f"--reports={args.reports}",
         ]
         env = dict(os.environ)

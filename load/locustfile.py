@@ -144,6 +144,19 @@ class RunState:
         for ws in self.watch_sockets:
             ws.close()
 
+    def records(self) -> dict[str, Any]:
+        """What this process observed, JSON-able (a distributed run merges those of its workers)."""
+        return {
+            "sent": {e: list(v) for e, v in self.sent.items()},
+            "accepted": [e for e, ok in self.accepted.items() if ok],
+            "parents": self.parents,
+            "seen": self.seen_on_stream,
+            "statuses": self.statuses,
+            "invalid": self.invalid_rejections,
+            "schedule": {kind: pacer.stats.as_dict() for kind, pacer in self.pacers.items()},
+            "in_flight": self.in_flight,
+        }
+
     def count(self, kind: str, status: str, n: int = 1) -> None:
         by_kind = self.statuses.setdefault(kind, {})
         by_kind[status] = by_kind.get(status, 0) + n
@@ -437,12 +450,15 @@ class StreamWatcher(User):
                     continue
                 cursor = event.get("stored_at") or cursor
                 event_id = event.get("event_id")
-                sent = STATE.sent.get(event_id)
-                if sent is None:
-                    continue
+                context = event.get("agent_context")
+                if not isinstance(context, dict) or context.get("session_id") != STATE.run_id:
+                    continue  # not this run's (the stream carries every stored event)
                 if event_id in STATE.seen_on_stream:  # another watcher saw it first
                     continue
                 STATE.seen_on_stream[event_id] = now
+                sent = STATE.sent.get(event_id)
+                if sent is None:  # published by another worker: measured when the records merge
+                    continue
                 self.environment.events.request.fire(
                     request_type="WS",
                     name="stream: publish → seen",

@@ -16,7 +16,10 @@ import locust  # noqa: F401 - first import: gevent monkey-patching  # isort: ski
 
 import argparse
 import json
+import logging
 import os
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +41,13 @@ from load.thresholds import judge, passed
 
 #: seconds the in-flight requests get to finish after the schedule ends
 DRAIN_SECONDS = 15.0
+
+
+class _QuietStoppedUsers(logging.Filter):
+    """Users end themselves (StopUser) when their schedule is over; locust logs that as an error at quit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "didn't have proper args" not in record.getMessage()
 
 
 def _poll(condition: Any, timeout: float, interval: float = 0.05) -> bool:
@@ -106,58 +116,274 @@ def _write_locust_outputs(env: Environment, writer: locust_stats.StatsCSVFileWri
     (out / "report.html").write_text(get_html_report(env, show_download_link=False))
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    out = Path(args.reports) / "load"
-    out.mkdir(parents=True, exist_ok=True)
+def _config(args: argparse.Namespace, rate: float) -> RunConfig:
     profile = Profile.load(args.target_profile) if args.target_profile else Profile()
-    topology = Topology.from_env(os.environ, base=profile.broker)
-    config = RunConfig(
+    return RunConfig(
         bloodbank_url=args.bloodbank_url,
         candystore_url=args.candystore_url,
         amqp_url=args.amqp_url or "",
         api_key=args.api_key,
         signing_keys=args.signing_keys or "",
-        rate=args.rate,
+        rate=rate,
         mix=args.mix,
         stream_watchers=args.stream_watchers,
         profile=profile,
-        topology=topology,
+        topology=Topology.from_env(os.environ, base=profile.broker),
         autostart=False,
     )
+
+
+def _all_seen() -> bool:
+    accepted = [e for e, ok in STATE.accepted.items() if ok]
+    return all(e in STATE.seen_on_stream for e in accepted)
+
+
+def _end_schedule(config: RunConfig) -> bool:
+    """Close this process's schedule, let in-flight requests finish (bounded); True when they did."""
+    STATE.stop()
+    drained = _poll(lambda: STATE.in_flight == 0, timeout=DRAIN_SECONDS)
+    if config.stream_watchers:  # let the watchers see what is still on its way (bounded)
+        _poll(_all_seen, timeout=5)
+    STATE.finish()
+    return drained
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record of several processes' records (see :meth:`RunState.records`)."""
+    merged: dict[str, Any] = {"sent": {}, "accepted": [], "parents": {}, "seen": {}, "statuses": {}}
+    merged.update(invalid=0, schedule={}, in_flight=0)
+    for part in parts:
+        merged["sent"].update(part["sent"])
+        merged["accepted"] += part["accepted"]
+        merged["parents"].update(part["parents"])
+        for event_id, at in part["seen"].items():
+            merged["seen"][event_id] = min(at, merged["seen"].get(event_id, at))
+        for kind, counts in part["statuses"].items():
+            into = merged["statuses"].setdefault(kind, {})
+            for status, n in counts.items():
+                into[status] = into.get(status, 0) + n
+        merged["invalid"] += part["invalid"]
+        merged["in_flight"] += part["in_flight"]
+        for kind, stats in part["schedule"].items():
+            into = merged["schedule"].setdefault(
+                kind, {"started": 0, "late": 0, "dropped": 0, "max_lag_ms": 0.0}
+            )
+            for key in ("started", "late", "dropped"):
+                into[key] += stats[key]
+            into["max_lag_ms"] = max(into["max_lag_ms"], stats["max_lag_ms"])
+    return merged
+
+
+class _Drive:
+    """Runs the users (here, or in worker processes) and hands back what they observed."""
+
+    def __init__(self, args: argparse.Namespace, out: Path) -> None:
+        self.args, self.out = args, out
+        self.warnings: list[str] = []
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def _start_outputs(self, env: Environment, runner: Any) -> None:
+        self.writer = locust_stats.StatsCSVFileWriter(
+            env, locust_stats.PERCENTILES_TO_REPORT, str(self.out / "locust"), full_history=True
+        )
+        self.greenlets = [
+            gevent.spawn(self.writer.stats_writer),
+            gevent.spawn(locust_stats.stats_history, runner),
+        ]
+
+    def _finish_outputs(self, env: Environment) -> dict[str, Any]:
+        numbers = _locust_summary(env)
+        for greenlet in self.greenlets:
+            greenlet.kill()
+        _write_locust_outputs(env, self.writer, self.out)
+        return numbers
+
+    def _check(self, ok: bool, text: str) -> None:
+        if not ok:
+            self.warnings.append(text)
+
+    def local(self) -> tuple[dict[str, Any], Environment]:
+        args = self.args
+        config = _config(args, args.rate)
+        STATE.configure(config)
+        classes = user_classes(config)
+        env = Environment(user_classes=classes, stop_timeout=DRAIN_SECONDS)
+        runner = env.create_local_runner()
+        total = sum(cls.fixed_count for cls in classes)
+        self._start_outputs(env, runner)
+        runner.start(total, spawn_rate=total)
+        self._check(
+            _poll(lambda: runner.user_count >= total, 30), f"only {runner.user_count}/{total} users started"
+        )
+        self._check(
+            _poll(lambda: STATE.watchers_connected >= config.stream_watchers, 15),
+            f"only {STATE.watchers_connected} of {config.stream_watchers} stream watchers connected",
+        )
+        self.start_wall, start = time.time(), time.monotonic()
+        STATE.start(duration=args.duration)
+        gevent.sleep(args.duration)  # the load itself: the pacers close their schedules at start + duration
+        drained = _end_schedule(config)
+        self.elapsed = time.monotonic() - start
+        self._check(
+            drained, f"{STATE.in_flight} requests still in flight {DRAIN_SECONDS:g} s after the schedule"
+        )
+        runner.quit()
+        self.users = {cls.__name__: cls.fixed_count for cls in classes}
+        self.numbers = self._finish_outputs(env)
+        return STATE.records(), env
+
+    def distributed(self, argv: list[str]) -> tuple[dict[str, Any], Environment]:
+        """A locust master here and ``--workers`` worker processes, each pacing rate / workers."""
+        args = self.args
+        config = _config(args, args.rate)
+        STATE.configure(config)
+        classes = user_classes(config)
+        env = Environment(user_classes=classes, stop_timeout=DRAIN_SECONDS)
+        port = _free_port()
+        runner = env.create_master_runner("127.0.0.1", port)
+        status: dict[int, dict[str, Any]] = {}
+        records: dict[int, dict[str, Any]] = {}
+        runner.register_message(
+            "harness_status", lambda msg, **_: status.update({msg.data["index"]: msg.data})
+        )
+        runner.register_message(
+            "harness_records", lambda msg, **_: records.update({msg.data["index"]: msg.data})
+        )
+        for index in range(args.workers):
+            extra = [f"--worker-of=127.0.0.1:{port}", f"--worker-index={index}", f"--run-id={STATE.run_id}"]
+            command = [sys.executable, "-m", "load.runner", *_without_workers(argv), *extra]
+            self.workers.append(subprocess.Popen([*command, f"--workers={args.workers}"]))
+        if not _poll(lambda: runner.worker_count >= args.workers, 60, 0.1):
+            raise RuntimeError(
+                f"only {runner.worker_count} of {args.workers} locust workers connected in 60 s"
+            )
+        total = sum(cls.fixed_count for cls in classes)
+        self._start_outputs(env, runner)
+        runner.start(total, spawn_rate=total)
+        self._check(
+            _poll(lambda: runner.user_count >= total, 30), f"only {runner.user_count}/{total} users started"
+        )
+
+        def watching() -> int:
+            return sum(s.get("watchers", 0) for s in status.values())
+
+        self._check(
+            _poll(lambda: watching() >= config.stream_watchers, 15),
+            f"only {watching()} of {config.stream_watchers} stream watchers connected",
+        )
+        self.start_wall, start = time.time() + 0.2, time.monotonic() + 0.2
+        runner.send_message("harness_start", {"start_wall": self.start_wall, "duration": args.duration})
+        gevent.sleep(args.duration + 0.2)  # the load itself
+        runner.send_message("harness_stop", {})
+        self._check(
+            _poll(lambda: len(records) >= args.workers, DRAIN_SECONDS + 10, 0.1),
+            f"records of {len(records)} of {args.workers} workers only",
+        )
+        self.elapsed = time.monotonic() - start
+        parts = []
+        for info in records.values():
+            path = Path(info["path"])
+            parts.append(json.loads(path.read_text()))
+            path.unlink()
+        merged = merge(parts)
+        self._check(
+            merged["in_flight"] == 0, f"{merged['in_flight']} requests still in flight after the schedule"
+        )
+        runner.quit()
+        self.stop_workers()
+        self.users = {cls.__name__: cls.fixed_count for cls in classes}
+        self.users["workers"] = args.workers
+        self.numbers = self._finish_outputs(env)
+        return merged, env
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                proc.wait(timeout=10)
+        self.workers.clear()
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--workers`` option (either form)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--workers":
+            skip = True
+        elif not item.startswith("--workers="):
+            out.append(item)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def worker(args: argparse.Namespace) -> int:
+    """One locust worker of a distributed run: paces rate / workers, reports its records at the end."""
+    host, _, port = args.worker_of.rpartition(":")
+    config = _config(args, args.rate / args.workers)
+    STATE.run_id = args.run_id
     STATE.configure(config)
     classes = user_classes(config)
     env = Environment(user_classes=classes, stop_timeout=DRAIN_SECONDS)
-    runner = env.create_local_runner()
-    total_users = sum(cls.fixed_count for cls in classes)
-    writer = locust_stats.StatsCSVFileWriter(
-        env, locust_stats.PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
-    )
-    writer_greenlet = gevent.spawn(writer.stats_writer)
-    history_greenlet = gevent.spawn(locust_stats.stats_history, runner)
+    runner = env.create_worker_runner(host, int(port))
+    out = Path(args.reports) / "load"
+
+    def on_start(msg: Any, **_: Any) -> None:
+        at = time.monotonic() + (msg.data["start_wall"] - time.time())
+        STATE.start(duration=msg.data["duration"], at=at)
+
+    def finish() -> None:
+        _end_schedule(config)
+        path = out / f"worker-{args.worker_index}.json"
+        path.write_text(json.dumps(STATE.records()))
+        runner.send_message("harness_records", {"index": args.worker_index, "path": str(path)})
+
+    def report() -> None:
+        while True:
+            data = {"index": args.worker_index, "watchers": STATE.watchers_connected}
+            runner.send_message("harness_status", data)
+            gevent.sleep(0.2)  # a status heartbeat to the master
+
+    runner.register_message("harness_start", on_start)
+    runner.register_message("harness_stop", lambda msg, **_: gevent.spawn(finish))
+    gevent.spawn(report)
+    runner.greenlet.join()
+    return 0
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, Any]:
+    out = Path(args.reports) / "load"
+    out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("locust.runners").addFilter(_QuietStoppedUsers())
     # The event loop's clock was cached when the hub started (before the imports above); refresh it so that
     # timers fire on time.
     gevent.get_hub().loop.update_now()
-    runner.start(total_users, spawn_rate=total_users)
-    spawned = _poll(lambda: runner.user_count >= total_users, timeout=30)
-    watching = _poll(lambda: STATE.watchers_connected >= config.stream_watchers, timeout=15)
-    start_wall, start = time.time(), time.monotonic()
-    STATE.start(duration=args.duration)
-    gevent.sleep(args.duration)  # the load itself: the pacers close their schedules at start + duration
-    STATE.stop()
-    drained = _poll(lambda: STATE.in_flight == 0, timeout=DRAIN_SECONDS)
-    elapsed = time.monotonic() - start
-    if config.stream_watchers:  # let the watchers see what is still on its way (bounded)
-        _poll(lambda: all(e in STATE.seen_on_stream for e in STATE.accepted if STATE.accepted[e]), timeout=5)
-    STATE.finish()
-    runner.quit()
-    gevent.sleep(0)
-    locust_numbers = _locust_summary(env)
-    writer_greenlet.kill()
-    history_greenlet.kill()
-    _write_locust_outputs(env, writer, out)
+    drive = _Drive(args, out)
+    try:
+        records, _env = drive.distributed(argv or []) if args.workers else drive.local()
+    finally:
+        for proc in drive.workers:
+            proc.terminate()
+        drive.stop_workers()
+    return judge_run(args, records, drive)
 
-    attempted = list(STATE.sent)
-    accepted = {e for e, ok in STATE.accepted.items() if ok}
+
+def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) -> dict[str, Any]:
+    """Every accepted event looked up in Candystore, the ledger, the SLIs and their verdict."""
+    out = drive.out
+    config = _config(args, args.rate)
+    profile, topology = config.profile, config.topology
+    sent = {e: (v[0], v[1]) for e, v in records["sent"].items()}
+    attempted = list(sent)
+    accepted = set(records["accepted"])
     stored = (
         measure.wait_for_stored(
             args.candystore_url, STATE.run_id, accepted, surface=profile.candystore, timeout=args.settle
@@ -174,19 +400,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ledger.observe_dead_letters(letters)
     ledger_verdict = ledger.verdict()
 
-    latencies = measure.e2e_latencies(STATE.sent, {e: c for e, c in stored.items() if e in accepted})
+    latencies = measure.e2e_latencies(sent, {e: c for e, c in stored.items() if e in accepted})
     stream_latencies = {
-        e: max(0.0, (t - STATE.sent[e][0]) * 1000) for e, t in STATE.seen_on_stream.items() if e in accepted
+        e: max(0.0, (t - sent[e][0]) * 1000) for e, t in records["seen"].items() if e in accepted
     }
     integrity, broken = measure.correlation_integrity(
-        {c: p for c, p in STATE.parents.items() if c in accepted}, stored
+        {c: p for c, p in records["parents"].items() if c in accepted}, stored
     )
     stored_accepted = sum(1 for e in accepted if e in stored)
     measured = {
         "publish_success_rate": 100.0 * len(accepted) / len(attempted) if attempted else None,
         "storage_success_rate": 100.0 * stored_accepted / len(accepted) if accepted and stored else None,
         "validation_success_rate": (
-            100.0 * (len(attempted) - STATE.invalid_rejections) / len(attempted) if attempted else None
+            100.0 * (len(attempted) - records["invalid"]) / len(attempted) if attempted else None
         ),
         "e2e_latency_p99_ms": measure.percentile(list(latencies.values()), 0.99),
         "correlation_integrity": integrity,
@@ -196,7 +422,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "recovery_seconds": None,
     }
     verdict = judge(measured)
-    amqp = locust_numbers.get("AMQP publish (confirmed)")
+    amqp = drive.numbers.get("AMQP publish (confirmed)")
     result = {
         "run_id": STATE.run_id,
         "config": {
@@ -204,7 +430,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "duration_seconds": args.duration,
             "mix": config.mix.text(),
             "stream_watchers": config.stream_watchers,
-            "users": {cls.__name__: cls.fixed_count for cls in classes},
+            "users": drive.users,
+            "workers": args.workers,
             "target_profile": profile.source or None,
         },
         "target_rate": args.rate,
@@ -215,35 +442,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "lost": ledger_verdict.lost,
         "duplicated": ledger_verdict.duplicated,
         "dead_lettered": ledger_verdict.dead_lettered,
-        "elapsed_seconds": round(elapsed, 2),
-        "started_at": start_wall,
-        "settled_after_seconds": round(seen_wall - start_wall - args.duration, 2),
+        "elapsed_seconds": round(drive.elapsed, 2),
+        "started_at": drive.start_wall,
+        "settled_after_seconds": round(seen_wall - drive.start_wall - args.duration, 2),
         "e2e_latency_ms": measure.summary(list(latencies.values()), len(accepted)),
         "stream_latency_ms": measure.summary(list(stream_latencies.values()), len(accepted)),
         "amqp_confirm_latency_ms": None
         if amqp is None
         else {k: amqp[k] for k in ("p50_ms", "p99_ms", "max_ms")},
-        "schedule": {kind: pacer.stats.as_dict() for kind, pacer in STATE.pacers.items()},
-        "statuses": STATE.statuses,
-        "requests": locust_numbers,
+        "schedule": records["schedule"],
+        "statuses": records["statuses"],
+        "requests": drive.numbers,
         "correlation_broken_ids": broken,
         "ledger": ledger_verdict.as_dict(),
-        "per_second": measure.per_second(STATE.sent, accepted, latencies, start_wall),
-        "warnings": [
-            text
-            for ok, text in (
-                (spawned, f"only {runner.user_count} of {total_users} users started"),
-                (
-                    watching,
-                    f"only {STATE.watchers_connected} of {config.stream_watchers} stream watchers connected",
-                ),
-                (
-                    drained,
-                    f"{STATE.in_flight} requests still in flight {DRAIN_SECONDS:g} s after the schedule",
-                ),
-            )
-            if not ok
-        ],
+        "per_second": measure.per_second(sent, accepted, latencies, drive.start_wall),
+        "warnings": drive.warnings,
         "verdict": verdict,
         "passed": passed(verdict),
     }
@@ -290,6 +503,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stream-watchers", type=int, default=1)
     parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait for events to be stored")
     parser.add_argument("--reports", default="reports")
+    parser.add_argument("--workers", type=int, default=0, help="locust worker processes (0: run here)")
+    parser.add_argument("--worker-of", default="", help=argparse.SUPPRESS)  # HOST:PORT of the master
+    parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--run-id", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         args.mix = parse_mix(args.mix)
@@ -305,14 +522,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
             )
         if args.target_profile:
             Profile.load(args.target_profile)
+        if not 0 <= args.workers <= 32:
+            raise LoadConfigError(f"--workers {args.workers}: give 0 (run here) to 32 worker processes")
     except (LoadConfigError, ProfileError) as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    result = run(args)
+    if args.worker_of:
+        return worker(args)
+    result = run(args, argv)
     print(render(result))
     print(f"load run: outputs in {Path(args.reports) / 'load'}")
     return 0 if result["passed"] else 1
