@@ -128,10 +128,11 @@ class RunState:
             if rate > 0
         }
 
-    def start(self, duration: float | None = None) -> None:
-        now = time.monotonic()
+    def start(self, duration: float | None = None, at: float | None = None) -> None:
+        """Open every pacer's schedule at ``at`` (monotonic clock; default now)."""
+        at = time.monotonic() if at is None else at
         for pacer in self.pacers.values():
-            pacer.start(duration=duration, at=now)
+            pacer.start(duration=duration, at=at)
         self.started.set()
 
     def stop(self) -> None:
@@ -325,6 +326,10 @@ class AmqpPublisher(_Paced, User):
         self.connection = pika.BlockingConnection(pika.URLParameters(STATE.config.amqp_url))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
+
+    def on_start(self) -> None:
+        if STATE.config.amqp_url:  # connected before the schedule opens (standalone: at the first slot)
+            self._connect()
 
     def on_stop(self) -> None:
         if self.connection is not None and self.connection.is_open:

@@ -142,7 +142,7 @@ def _end_schedule(config: RunConfig) -> bool:
     """Close this process's schedule, let in-flight requests finish (bounded); True when they did."""
     STATE.stop()
     drained = _poll(lambda: STATE.in_flight == 0, timeout=DRAIN_SECONDS)
-    if config.stream_watchers:  # let the watchers see what is still on its way (bounded)
+    if STATE.watchers_connected:  # let this process's watchers see what is still on its way (bounded)
         _poll(_all_seen, timeout=5)
     STATE.finish()
     return drained
@@ -419,6 +419,7 @@ def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) 
         "dlq_size": dlq_size,
         "lost_events": float(ledger_verdict.lost) if stored or not accepted else None,
         "duplicated_events": float(ledger_verdict.duplicated) if stored or not accepted else None,
+        "achieved_rate_percent": 100.0 * len(accepted) / (args.rate * args.duration),
         "recovery_seconds": None,
     }
     verdict = judge(measured)

@@ -47,6 +47,8 @@ THRESHOLDS: dict[str, Threshold] = {
     "duplicated_events": Threshold(
         "events duplicated (ledger: stored twice)", 0.0, 0.0, False, "events", True
     ),
+    # not an SLI of SPEC §5: a run that did not deliver its load cannot vouch for the others
+    "achieved_rate_percent": Threshold("achieved arrival rate (of the target)", 85.0, 50.0, True, "%"),
     "recovery_seconds": Threshold("recovery after a transient fault", 30.0, 30.0, False, "s"),
 }
 

@@ -178,33 +178,26 @@ def test_measurements_of_every_event() -> None:
     assert picture.startswith("<svg") and picture.count("<polyline") == 4
 
 
-@pytest.mark.integration
-def test_harness_load_smoke_run_meets_its_rate_and_measures_every_event(tmp_path) -> None:
-    """`--rate 100 --duration 8` over the embedded stack: 100 events/s ± 15 %, e2e of ≥ 95 %, 0 lost."""
-    rate, duration = 100.0, 8
+def _load_run(tmp_path, rate: float, duration: int, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    argv = ["load", "--backend", "local", "--rate", str(rate), "--duration", str(duration)]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "load",
-            "--backend",
-            "local",
-            "--rate",
-            str(rate),
-            "--duration",
-            str(duration),
-            "--reports",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "harness.cli", *argv, "--reports", str(tmp_path), *extra],
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
+    summary = tmp_path / "load" / "summary.json"
+    assert summary.exists(), f"no summary written; stderr:\n{proc.stderr[-3000:]}"
+    return proc, json.loads(summary.read_text())
+
+
+@pytest.mark.integration
+def test_harness_load_smoke_run_meets_its_rate_and_measures_every_event(tmp_path) -> None:
+    """`--rate 100 --duration 8` over the embedded stack: 100 events/s ± 15 %, e2e of ≥ 95 %, 0 lost."""
+    rate, duration = 100.0, 8
+    proc, result = _load_run(tmp_path, rate, duration)
     out = tmp_path / "load"
-    assert (out / "summary.json").exists(), f"no summary written; stderr:\n{proc.stderr[-3000:]}"
-    result = json.loads((out / "summary.json").read_text())
     assert abs(result["achieved_rate"] - rate) <= 0.15 * rate, result["achieved_rate"]
     assert abs(result["elapsed_seconds"] - duration) <= 2.0, result["elapsed_seconds"]
     e2e = result["e2e_latency_ms"]
@@ -227,3 +220,18 @@ def test_harness_load_smoke_run_meets_its_rate_and_measures_every_event(tmp_path
     assert "<html" in (out / "report.html").read_text()[:2000].lower()
     assert (out / "latency.svg").read_text().startswith("<svg")
     assert "load run:" in proc.stdout
+
+
+@pytest.mark.integration
+def test_harness_load_with_two_workers_meets_the_same_rate(tmp_path, request) -> None:
+    """`--workers 2`: a locust master and two worker processes share the rate; every event still counted."""
+    if request.config.getoption("harness_load_tests") != "full":
+        pytest.skip("the distributed load run is on demand: --load-tests full (or HARNESS_LOAD_TESTS=full)")
+    rate, duration = 100.0, 8
+    proc, result = _load_run(tmp_path, rate, duration, "--workers", "2")
+    assert result["config"]["workers"] == 2
+    assert abs(result["achieved_rate"] - rate) <= 0.15 * rate, result["achieved_rate"]
+    assert result["e2e_latency_ms"]["measured"] >= 0.95 * result["published"]
+    assert result["lost"] == 0 and result["stored"] == result["published"]
+    assert result["requests"]["HTTP publish"]["requests"] >= 0.5 * rate * duration
+    assert proc.returncode == (0 if result["passed"] else 1), proc.stdout + proc.stderr[-2000:]
