@@ -208,6 +208,13 @@ def load_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stream-watchers", type=int, default=None, help="WebSocket stream watchers")
     parser.add_argument(
+        "--fault",
+        default=None,
+        metavar="NAME@SECONDS",
+        help="inject a fault mid-run on a stack of its own (rabbitmq-restart, postgres-down-10s, "
+        "candystore-sigkill, bloodbank-sigkill, cut-candystore-rabbitmq, cut-candystore-postgres)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=0,
@@ -219,11 +226,11 @@ def load_args(parser: argparse.ArgumentParser) -> None:
 @command("load", "open-model load (locust) through the stack with a verdict on the service levels (SPEC §5)")
 def load(args: argparse.Namespace) -> int:
     import dataclasses
-    import subprocess
     from pathlib import Path
 
     from harness._layout import suites_root
-    from harness.loadplan import PROFILES, LoadConfigError, plan_for
+    from harness.loadplan import PROFILES, LoadConfigError, parse_fault, plan_for
+    from harness.loadrun import FaultInjector, fault_actions, run_runner
     from harness.stack import Stack
 
     preset, target_profile = None, args.target_profile
@@ -241,16 +248,39 @@ def load(args: argparse.Namespace) -> int:
         plan = plan_for(
             preset, rate=args.rate, duration=args.duration, mix=args.mix, stream_watchers=args.stream_watchers
         )
+        fault = parse_fault(args.fault, plan.duration) if args.fault else None
     except LoadConfigError as exc:
         _say(f"harness load: {exc}")
         return 2
     args.profile = target_profile
     settings = dataclasses.replace(settings_from(args), rate_limited=False)
+    if fault is not None and (settings.external_services or settings.backend == "external"):
+        _say(
+            "harness load: --fault runs on the embedded stack only; for your own services use "
+            "`harness up --proxied` and `harness verify --suite faults`"
+        )
+        return 2
     install_stop_signals()
-    stack = Stack(settings, progress=_say)
+    if fault is not None:
+        from harness.backends import create_backend
+        from harness.faults import FaultStack
+
+        backend = create_backend(settings.backend, amqp_url=None, database_url=None)
+        stack: Any = FaultStack(settings, backend=backend)
+    else:
+        stack = Stack(settings, progress=_say)
+    injector = None
     try:
         stack.start()
-        info = stack.info()
+        if fault is not None:
+            info = {
+                "bloodbank_url": stack.bloodbank.url,
+                "candystore_url": stack.candystore.url,
+                "amqp_url": stack.backend.amqp_url,
+            }
+            injector = FaultInjector(fault, *fault_actions(stack, fault.name), Path(args.reports) / "load")
+        else:
+            info = stack.info()
         if not info.get("bloodbank_url"):
             _say(
                 "harness load: needs a Bloodbank (give --bloodbank-url; --candystore-url to measure storage)"
@@ -269,12 +299,13 @@ def load(args: argparse.Namespace) -> int:
             f"--mix={plan.mix.text()}",
             f"--stream-watchers={plan.stream_watchers}",
             f"--workers={args.workers}",
+            f"--fault={args.fault or ''}",
             f"--reports={args.reports}",
         ]
         env = dict(os.environ)
         # load/ is a folder of the checkout, harness/_suites/load in the wheel
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(suites_root()), env.get("PYTHONPATH")]))
-        env.update(settings.topology.env())
+        env.update((stack.backend.topology if fault is not None else settings.topology).env())
         if settings.api_key:
             env["HARNESS_API_KEY"] = settings.api_key
         if settings.signing_keys:
@@ -283,7 +314,7 @@ def load(args: argparse.Namespace) -> int:
             f"harness load: {plan.name}, {plan.rate:g} events/s for {plan.duration:g} s, "
             f"mix {plan.mix.text()}"
         )
-        return subprocess.run(argv, env=env, check=False).returncode
+        return run_runner(argv, env, injector)
     except _Stop:
         return 130
     finally:

@@ -157,3 +157,44 @@ def plan_for(
             "a target profile is a .toml file"
         )
     return PROFILES[name].with_options(rate=rate, duration=duration, mix=mix, stream_watchers=stream_watchers)
+
+
+#: faults ``harness load --fault NAME@SECONDS`` can inject on the embedded stack -> seconds the fault is held
+#: (the same names and holds as the fault runs of scenarios/faults)
+FAULTS: dict[str, float] = {
+    "rabbitmq-restart": 2.0,
+    "postgres-down-10s": 10.0,
+    "candystore-sigkill": 1.0,
+    "bloodbank-sigkill": 1.0,
+    "cut-candystore-rabbitmq": 5.0,
+    "cut-candystore-postgres": 5.0,
+}
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """One fault under load: which, when (seconds after the schedule opens), and for how long."""
+
+    name: str
+    at: float
+    hold: float
+
+
+def parse_fault(text: str, duration: float) -> FaultPlan:
+    """``rabbitmq-restart@20``: the fault and when it starts; it must be cleared 2 s before the run ends."""
+    name, sep, when = text.partition("@")
+    name = name.strip()
+    if name not in FAULTS:
+        raise LoadConfigError(f"--fault {text!r}: unknown fault {name!r} (faults: {', '.join(FAULTS)})")
+    try:
+        at = float(when) if sep else -1.0
+    except ValueError:
+        at = -1.0
+    if at < 0:
+        raise LoadConfigError(f"--fault {text!r}: write NAME@SECONDS, e.g. --fault {name}@10")
+    if at + FAULTS[name] + 2 > duration:
+        raise LoadConfigError(
+            f"--fault {text!r}: the fault is held {FAULTS[name]:g} s and must clear 2 s before the run "
+            f"ends: give --duration of at least {at + FAULTS[name] + 2:g} s or an earlier time"
+        )
+    return FaultPlan(name, at, FAULTS[name])

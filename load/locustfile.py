@@ -341,7 +341,12 @@ class AmqpPublisher(_Paced, User):
 
         self.next_slot()
         if self.connection is None or not self.connection.is_open:
-            self._connect()
+            try:
+                self._connect()
+            except pika.exceptions.AMQPError as exc:  # the broker is away (a fault): this slot fails
+                STATE.count(self.kind, "not connected")
+                self._report(0.0, 0, exc)
+                return
         envelope = STATE.envelope(self.kind)
         body = encode(envelope)
         headers: dict[str, Any] = {}
@@ -380,11 +385,14 @@ class AmqpPublisher(_Paced, User):
             STATE.count(self.kind, type(exc).__name__)
         finally:
             STATE.in_flight -= 1
+        self._report((time.perf_counter() - started) * 1000, len(body), error)
+
+    def _report(self, milliseconds: float, length: int, error: Exception | None) -> None:
         self.environment.events.request.fire(
             request_type="AMQP",
             name="AMQP publish (confirmed)",
-            response_time=(time.perf_counter() - started) * 1000,
-            response_length=len(body),
+            response_time=milliseconds,
+            response_length=length,
             exception=error,
             context={},
         )
@@ -421,6 +429,20 @@ class StreamWatcher(User):
     wait_time = constant(0)
     fixed_count = 0
 
+    def _reconnect(self, websocket: Any, url: str) -> Any:
+        """Connect again, retrying (bounded back-off) while Candystore is away; StopUser when the run ends."""
+        delay = 0.1
+        while not STATE.finished.is_set():
+            try:
+                ws = websocket.create_connection(url, timeout=None)
+            except (websocket.WebSocketException, OSError):
+                gevent.sleep(delay)  # retry back-off while the service restarts
+                delay = min(1.0, delay * 2)
+                continue
+            STATE.watch_sockets.append(ws)
+            return ws
+        raise StopUser()
+
     @task
     def watch(self) -> None:
         import websocket
@@ -442,9 +464,8 @@ class StreamWatcher(User):
                 except (websocket.WebSocketException, OSError):
                     if STATE.finished.is_set():  # closed by the runner at the end
                         raise StopUser() from None
-                    # closed by the server (e.g. 1013 too slow): resume after the last event seen
-                    ws = websocket.create_connection(f"{url}?after={cursor}" if cursor else url, timeout=None)
-                    STATE.watch_sockets.append(ws)
+                    # closed by the server (e.g. 1013 too slow, or a fault): resume after the last event seen
+                    ws = self._reconnect(websocket, f"{url}?after={cursor}" if cursor else url)
                     continue
                 if not text:
                     continue

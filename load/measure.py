@@ -149,3 +149,27 @@ def per_second(
         row.update({k: v for k, v in summary(values, len(ids)).items() if k in ("p50", "p95", "p99", "max")})
         rows.append(row)
     return rows
+
+
+def recovery_seconds(
+    sent: dict[str, tuple[float, str]],
+    accepted: set[str],
+    stored: dict[str, list[dict[str, Any]]],
+    cleared_at: float,
+) -> float | None:
+    """Seconds from the fault being cleared until the pipeline caught up under load, or None if it did not.
+
+    Caught up = publishing works again (the first accepted event sent after the clear) AND the backlog
+    is gone (every accepted event sent before the clear is stored: the newest ``stored_at`` among them).
+    """
+    after = [sent[e][0] for e in accepted if sent[e][0] >= cleared_at]
+    if not after:
+        return None
+    before = [e for e in accepted if sent[e][0] < cleared_at]
+    if any(e not in stored for e in before):
+        return None
+    backlog_done = max(
+        (min(parse_time(c["stored_at"]) for c in stored[e] if c.get("stored_at")) for e in before),
+        default=cleared_at,
+    )
+    return round(max(0.0, max(min(after), backlog_done) - cleared_at), 3)

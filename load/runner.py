@@ -31,7 +31,7 @@ from locust.env import Environment
 from locust.html import get_html_report
 
 from harness.ledger import DeadLetter, Ledger
-from harness.loadplan import DEFAULT_MIX, LoadConfigError, parse_mix
+from harness.loadplan import DEFAULT_MIX, LoadConfigError, parse_fault, parse_mix
 from harness.profile import Profile, ProfileError
 from holyfields.topology import Topology
 from load import measure
@@ -39,6 +39,8 @@ from load.locustfile import STATE, RunConfig, user_classes
 from load.plot import svg
 from load.thresholds import judge, passed
 
+#: printed when the schedule opens: ``harness load --fault NAME@S`` counts S from this line
+SCHEDULE_OPEN = "load run: schedule open"
 #: seconds the in-flight requests get to finish after the schedule ends
 DRAIN_SECONDS = 15.0
 
@@ -221,6 +223,7 @@ class _Drive:
         )
         self.start_wall, start = time.time(), time.monotonic()
         STATE.start(duration=args.duration)
+        print(SCHEDULE_OPEN, flush=True)
         gevent.sleep(args.duration)  # the load itself: the pacers close their schedules at start + duration
         drained = _end_schedule(config)
         self.elapsed = time.monotonic() - start
@@ -273,7 +276,9 @@ class _Drive:
         )
         self.start_wall, start = time.time() + 0.2, time.monotonic() + 0.2
         runner.send_message("harness_start", {"start_wall": self.start_wall, "duration": args.duration})
-        gevent.sleep(args.duration + 0.2)  # the load itself
+        gevent.sleep(0.2)  # workers open their schedules at start_wall, 0.2 s from the send
+        print(SCHEDULE_OPEN, flush=True)
+        gevent.sleep(args.duration)  # the load itself
         runner.send_message("harness_stop", {})
         self._check(
             _poll(lambda: len(records) >= args.workers, DRAIN_SECONDS + 10, 0.1),
@@ -376,6 +381,21 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, An
     return judge_run(args, records, drive)
 
 
+def _fault_record(args: argparse.Namespace, out: Path) -> dict[str, Any] | None:
+    """What the injector (``harness load``) wrote to ``fault.json`` once the fault was cleared, if any."""
+    if not args.fault:
+        return None
+    path = out / "fault.json"
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # poll: the injector writes the file when it has cleared the fault
+    if not path.exists():
+        return {"name": args.fault.name, "error": "the fault was never reported cleared (no fault.json)"}
+    record = json.loads(path.read_text())
+    path.unlink()
+    return record
+
+
 def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) -> dict[str, Any]:
     """Every accepted event looked up in Candystore, the ledger, the SLIs and their verdict."""
     out = drive.out
@@ -408,6 +428,11 @@ def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) 
         {c: p for c, p in records["parents"].items() if c in accepted}, stored
     )
     stored_accepted = sum(1 for e in accepted if e in stored)
+    fault = _fault_record(args, out)
+    recovery = None
+    if fault is not None and fault.get("cleared_at") is not None:
+        recovery = measure.recovery_seconds(sent, accepted, stored, fault["cleared_at"])
+        fault["recovery_seconds"] = recovery
     measured = {
         "publish_success_rate": 100.0 * len(accepted) / len(attempted) if attempted else None,
         "storage_success_rate": 100.0 * stored_accepted / len(accepted) if accepted and stored else None,
@@ -420,9 +445,9 @@ def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) 
         "lost_events": float(ledger_verdict.lost) if stored or not accepted else None,
         "duplicated_events": float(ledger_verdict.duplicated) if stored or not accepted else None,
         "achieved_rate_percent": 100.0 * len(accepted) / (args.rate * args.duration),
-        "recovery_seconds": None,
+        "recovery_seconds": recovery,
     }
-    verdict = judge(measured)
+    verdict = judge(measured, missed=frozenset({"recovery_seconds"} if fault is not None else ()))
     amqp = drive.numbers.get("AMQP publish (confirmed)")
     result = {
         "run_id": STATE.run_id,
@@ -455,6 +480,7 @@ def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) 
         "statuses": records["statuses"],
         "requests": drive.numbers,
         "correlation_broken_ids": broken,
+        "fault": fault,
         "ledger": ledger_verdict.as_dict(),
         "per_second": measure.per_second(sent, accepted, latencies, drive.start_wall),
         "warnings": drive.warnings,
@@ -504,6 +530,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stream-watchers", type=int, default=1)
     parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait for events to be stored")
     parser.add_argument("--reports", default="reports")
+    parser.add_argument("--fault", default="", help="NAME@SECONDS injected by `harness load` (recorded here)")
     parser.add_argument("--workers", type=int, default=0, help="locust worker processes (0: run here)")
     parser.add_argument("--worker-of", default="", help=argparse.SUPPRESS)  # HOST:PORT of the master
     parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
@@ -523,6 +550,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
             )
         if args.target_profile:
             Profile.load(args.target_profile)
+        args.fault = parse_fault(args.fault, args.duration) if args.fault else None
         if not 0 <= args.workers <= 32:
             raise LoadConfigError(f"--workers {args.workers}: give 0 (run here) to 32 worker processes")
     except (LoadConfigError, ProfileError) as exc:

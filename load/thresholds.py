@@ -58,11 +58,13 @@ def passed(rows: list[dict[str, Any]]) -> bool:
     return all(row["status"] in ("met", "not measured") for row in rows)
 
 
-def judge(measured: dict[str, float | None]) -> list[dict[str, Any]]:
-    """One row per SLI: value, objective, alert level and status."""
+def judge(measured: dict[str, float | None], missed: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """One row per SLI: value, objective, alert level and status (``missed``: keys that failed unmeasured,
+    e.g. a recovery that never happened)."""
     rows = []
     for key, threshold in THRESHOLDS.items():
         value = measured.get(key)
+        status = "alert" if key in missed and value is None else threshold.status(value)
         rows.append(
             {
                 "key": key,
@@ -72,7 +74,7 @@ def judge(measured: dict[str, float | None]) -> list[dict[str, Any]]:
                 "slo": threshold.objective,
                 "alert": ("< " if threshold.higher_is_better else "> ")
                 + f"{threshold.alert:g} {threshold.unit}",
-                "status": threshold.status(value),
+                "status": status,
             }
         )
     return rows
