@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness.loadplan import BATCH_SIZE, PROFILES, LoadConfigError, parse_mix, plan_for
+from harness.loadplan import BATCH_SIZE, FAULTS, PROFILES, LoadConfigError, parse_fault, parse_mix, plan_for
 from load import measure
 from load.pacing import ArrivalPacer
 from load.plot import svg
@@ -142,6 +142,7 @@ def test_presets_are_one_table_and_options_override_them() -> None:
         (["--mix", "http=50"], "sum to 50, not 100"),
         (["--profile", "turbo"], "neither a load preset"),
         (["--duration", "soon"], "--duration: invalid float value"),
+        (["--fault", "rabbitmq-restart@50"], "must clear 2 s before the run ends"),
     ],
 )
 def test_bad_load_options_exit_2_before_anything_starts(argv: list[str], message: str, capsys) -> None:
@@ -192,6 +193,31 @@ def _load_run(tmp_path, rate: float, duration: int, *extra: str) -> tuple[subpro
     return proc, json.loads(summary.read_text())
 
 
+def test_fault_plan_names_the_fault_and_keeps_it_inside_the_run() -> None:
+    plan = parse_fault("rabbitmq-restart@10", duration=20)
+    assert (plan.name, plan.at, plan.hold) == ("rabbitmq-restart", 10.0, FAULTS["rabbitmq-restart"])
+    with pytest.raises(LoadConfigError, match="unknown fault 'rabbit-restart'"):
+        parse_fault("rabbit-restart@10", duration=20)
+    with pytest.raises(LoadConfigError, match="write NAME@SECONDS"):
+        parse_fault("rabbitmq-restart", duration=20)
+    with pytest.raises(LoadConfigError, match="--duration of at least 22 s"):
+        parse_fault("postgres-down-10s@10", duration=20)
+
+
+def test_recovery_under_load_is_publishing_back_and_the_backlog_stored() -> None:
+    def at(seconds: float) -> list[dict]:
+        return [{"stored_at": f"1970-01-01T00:00:{seconds:06.3f}Z"}]
+
+    sent = {"a": (10.0, "http"), "b": (11.0, "http"), "c": (14.0, "http")}
+    # cleared at 12.0: b (sent during the fault) is stored at 15.5, the first publish after it at 14.0
+    stored = {"a": at(10.01), "b": at(15.5), "c": at(14.01)}
+    assert measure.recovery_seconds(sent, {"a", "b", "c"}, stored, cleared_at=12.0) == 3.5
+    assert measure.recovery_seconds(sent, {"a", "b"}, stored, cleared_at=12.0) is None  # nothing after
+    assert measure.recovery_seconds(sent, {"a", "b", "c"}, {"a": at(10.01), "c": at(14.01)}, 12.0) is None
+    rows = {r["key"]: r for r in judge({"recovery_seconds": None}, missed=frozenset({"recovery_seconds"}))}
+    assert rows["recovery_seconds"]["status"] == "alert"
+
+
 @pytest.mark.integration
 def test_harness_load_smoke_run_meets_its_rate_and_measures_every_event(tmp_path) -> None:
     """`--rate 100 --duration 8` over the embedded stack: 100 events/s ± 15 %, e2e of ≥ 95 %, 0 lost."""
@@ -234,4 +260,20 @@ def test_harness_load_with_two_workers_meets_the_same_rate(tmp_path, request) ->
     assert result["e2e_latency_ms"]["measured"] >= 0.95 * result["published"]
     assert result["lost"] == 0 and result["stored"] == result["published"]
     assert result["requests"]["HTTP publish"]["requests"] >= 0.5 * rate * duration
+    assert proc.returncode == (0 if result["passed"] else 1), proc.stdout + proc.stderr[-2000:]
+
+
+@pytest.mark.integration
+def test_harness_load_measures_recovery_from_a_fault_under_load(tmp_path, request) -> None:
+    """`--fault candystore-sigkill@4`: Candystore killed mid-run: nothing lost, recovery measured."""
+    if request.config.getoption("harness_load_tests") != "full":
+        pytest.skip("the fault-under-load run is on demand: --load-tests full (or HARNESS_LOAD_TESTS=full)")
+    proc, result = _load_run(tmp_path, 100.0, 12, "--fault", "candystore-sigkill@4", "--mix", "http=100")
+    fault = result["fault"]
+    assert fault["name"] == "candystore-sigkill" and fault["cleared_at"] > fault["injected_at"]
+    assert "error" not in fault, fault
+    verdict = {row["key"]: row for row in result["verdict"]}
+    assert verdict["recovery_seconds"]["value"] is not None, verdict["recovery_seconds"]
+    assert verdict["recovery_seconds"]["status"] == "met"
+    assert result["lost"] == 0 and result["stored"] == result["published"]
     assert proc.returncode == (0 if result["passed"] else 1), proc.stdout + proc.stderr[-2000:]
