@@ -286,22 +286,25 @@ def load(args: argparse.Namespace) -> int:
                 "harness load: needs a Bloodbank (give --bloodbank-url; --candystore-url to measure storage)"
             )
             return 2
-        argv = [
-            sys.executable,
-            "-m",
-            "load.runner",
-            f"--bloodbank-url={info['bloodbank_url']}",
-            f"--candystore-url={info.get('candystore_url') or ''}",
-            f"--amqp-url={info.get('amqp_url') or ''}",
-            f"--target-profile={target_profile or ''}",
-            f"--rate={plan.rate}",
-            f"--duration={plan.duration}",
-            f"--mix={plan.mix.text()}",
-            f"--stream-watchers={plan.stream_watchers}",
-            f"--workers={args.workers}",
-            f"--fault={args.fault or ''}",
-            f"--reports={args.reports}",
-        ]
+
+        def command(rate: float, reports: Path) -> list[str]:
+            return [
+                sys.executable,
+                "-m",
+                "load.runner",
+                f"--bloodbank-url={info['bloodbank_url']}",
+                f"--candystore-url={info.get('candystore_url') or ''}",
+                f"--amqp-url={info.get('amqp_url') or ''}",
+                f"--target-profile={target_profile or ''}",
+                f"--rate={rate}",
+                f"--duration={plan.duration}",
+                f"--mix={plan.mix.text()}",
+                f"--stream-watchers={plan.stream_watchers}",
+                f"--workers={args.workers}",
+                f"--fault={args.fault or ''}",
+                f"--reports={reports}",
+            ]
+
         env = dict(os.environ)
         # load/ is a folder of the checkout, harness/_suites/load in the wheel
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(suites_root()), env.get("PYTHONPATH")]))
@@ -314,7 +317,14 @@ def load(args: argparse.Namespace) -> int:
             f"harness load: {plan.name}, {plan.rate:g} events/s for {plan.duration:g} s, "
             f"mix {plan.mix.text()}"
         )
-        return run_runner(argv, env, injector)
+        if plan.name == "capacity" and fault is None:
+            from harness.loadrun import capacity_search
+
+            pids = {name: list(p) for name, p in (info.get("pids") or {}).items()}
+            pids.update({name: [pid] for name, pid in (info.get("service_pids") or {}).items()})
+            reports = Path(args.reports)
+            return capacity_search(command, env, start=plan.rate, reports=reports, pids=pids, say=_say)
+        return run_runner(command(plan.rate, Path(args.reports)), env, injector)
     except _Stop:
         return 130
     finally:

@@ -135,7 +135,7 @@ PROFILES: dict[str, LoadPlan] = {
         LoadPlan("baseline", 150.0, 60.0, Mix(), 2, "the everyday rate, one minute"),
         LoadPlan("stress", 600.0, 120.0, Mix(), 2, "well above the everyday rate"),
         LoadPlan("soak", 100.0, 1800.0, Mix(), 1, "a moderate rate for half an hour"),
-        LoadPlan("capacity", 100.0, 20.0, Mix(), 1, "rate steps until an SLO breaks (the knee)"),
+        LoadPlan("capacity", 100.0, 10.0, Mix(), 1, "from 100/s, doubling per 10 s step until an SLO breaks"),
     )
 }
 DEFAULT_PROFILE = "smoke"
