@@ -240,7 +240,7 @@ class HttpPublisher(_HttpProducer):
     """One envelope per request to the profile's publish route."""
 
     kind = "http"
-    fixed_count = 1
+    fixed_count = 0  # weighted in a plain locust run; harness load sets the counts (user_classes)
 
     @task
     def publish(self) -> None:
