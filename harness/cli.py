@@ -151,6 +151,14 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="ci: deterministic, bounded (default); deep: >= 10,000 examples",
     )
+    from harness.loadplan import PROFILES
+
+    parser.add_argument(
+        "--load",
+        choices=sorted(PROFILES),
+        default=None,
+        help="after the suites, a `harness load --profile PRESET` run (e.g. smoke); its SLIs join the report",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -166,6 +174,7 @@ def verify(args: argparse.Namespace) -> int:
         reports=Path(args.reports),
         fuzz_profile=args.fuzz_profile,
         extra=args.pytest_args,
+        load=args.load,
     )
 
 

@@ -57,6 +57,7 @@ def run_verify(
     reports: Path,
     fuzz_profile: str | None = None,
     extra: list[str] | None = None,
+    load: str | None = None,
 ) -> int:
     """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``; 0 when all pass."""
     paths = suite_paths(suites)
@@ -86,6 +87,7 @@ def run_verify(
     finally:
         sys.path.remove(str(ROOT))
     report.checks["generated types"] = not _types_drift()
+    load_ok = run_load_slis(settings, load, reports, report) if load else True
     path = report.write(reports)
     print(f"\nharness verify: summary per suite (details in {path.parent}/report.md)")
     print(f"  {'suite':14} {'passed':>7} {'failed':>7} {'blocked':>8} {'skipped':>8}")
@@ -110,6 +112,33 @@ def run_verify(
     broken_contracts = any(not row["ok"] for row in report.contracts)
     usable = code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
     # The exit code follows errors only: warnings (legal, worth knowing) never fail a run.
-    if not usable or report.errors or report.failed or broken_contracts:
+    if not usable or report.errors or report.failed or broken_contracts or not load_ok:
         return 1
     return 0
+
+
+def run_load_slis(settings: Settings, preset: str, reports: Path, report: RunReport) -> bool:
+    """``harness load --profile PRESET`` against the same target; its SLI table goes into the run's report.
+
+    False when the load run missed an SLO or wrote no summary."""
+    import json
+    import subprocess
+
+    argv = [sys.executable, "-m", "harness.cli", "load", "--profile", preset, "--reports", str(reports)]
+    for name in OPTIONS:
+        value = getattr(settings, name)
+        if value and name != "backend":
+            argv += [f"--{'target-profile' if name == 'profile' else name.replace('_', '-')}", value]
+    argv += ["--backend", settings.backend]
+    print(f"\nharness verify: load run ({preset})", flush=True)
+    subprocess.run(argv, check=False)
+    path = reports / "load" / "summary.json"
+    if not path.exists():
+        report.add_sli(f"load run ({preset})", 0.0, slo="a summary", ok=False)
+        return False
+    summary = json.loads(path.read_text())
+    for row in summary["verdict"]:
+        if row["value"] is not None:
+            ok = row["status"] in ("met", "not measured")
+            report.add_sli(f"load: {row['sli']}", row["value"], slo=row["slo"], ok=ok, unit=f" {row['unit']}")
+    return bool(summary["passed"])
