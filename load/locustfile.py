@@ -41,6 +41,8 @@ from holyfields import make_envelope, registry
 from holyfields.topology import Topology
 from load.pacing import ArrivalPacer
 
+#: users of one kind at most (greenlets are cheap; each HTTP user holds its own connection)
+MAX_USERS_PER_KIND = 400
 #: share of published events that name an earlier accepted event as their parent
 CHILD_SHARE = 0.2
 
@@ -506,8 +508,9 @@ def user_classes(config: RunConfig) -> list[type[User]]:
         rate = rates.get(cls.kind, 0.0)
         if rate <= 0:
             continue
-        # enough free users for answers of up to ~250 ms at this rate, at least 2
-        cls.fixed_count = min(200, max(2, math.ceil(rate * 0.25) + 2))
+        # enough free users for answers of up to the pacer's drop limit (1 s) at this rate: slower answers
+        # show up as dropped iterations, not as a lower rate
+        cls.fixed_count = min(MAX_USERS_PER_KIND, max(2, math.ceil(rate * 1.0) + 2))
         classes.append(cls)
     if config.stream_watchers:
         StreamWatcher.fixed_count = config.stream_watchers

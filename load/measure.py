@@ -173,3 +173,29 @@ def recovery_seconds(
         default=cleared_at,
     )
     return round(max(0.0, max(min(after), backlog_done) - cleared_at), 3)
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record of several processes' records (see :meth:`load.locustfile.RunState.records`)."""
+    merged: dict[str, Any] = {"sent": {}, "accepted": [], "parents": {}, "seen": {}, "statuses": {}}
+    merged.update(invalid=0, schedule={}, in_flight=0)
+    for part in parts:
+        merged["sent"].update(part["sent"])
+        merged["accepted"] += part["accepted"]
+        merged["parents"].update(part["parents"])
+        for event_id, at in part["seen"].items():
+            merged["seen"][event_id] = min(at, merged["seen"].get(event_id, at))
+        for kind, counts in part["statuses"].items():
+            into = merged["statuses"].setdefault(kind, {})
+            for status, n in counts.items():
+                into[status] = into.get(status, 0) + n
+        merged["invalid"] += part["invalid"]
+        merged["in_flight"] += part["in_flight"]
+        for kind, stats in part["schedule"].items():
+            into = merged["schedule"].setdefault(
+                kind, {"started": 0, "late": 0, "dropped": 0, "max_lag_ms": 0.0}
+            )
+            for key in ("started", "late", "dropped"):
+                into[key] += stats[key]
+            into["max_lag_ms"] = max(into["max_lag_ms"], stats["max_lag_ms"])
+    return merged

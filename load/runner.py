@@ -150,32 +150,6 @@ def _end_schedule(config: RunConfig) -> bool:
     return drained
 
 
-def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One record of several processes' records (see :meth:`RunState.records`)."""
-    merged: dict[str, Any] = {"sent": {}, "accepted": [], "parents": {}, "seen": {}, "statuses": {}}
-    merged.update(invalid=0, schedule={}, in_flight=0)
-    for part in parts:
-        merged["sent"].update(part["sent"])
-        merged["accepted"] += part["accepted"]
-        merged["parents"].update(part["parents"])
-        for event_id, at in part["seen"].items():
-            merged["seen"][event_id] = min(at, merged["seen"].get(event_id, at))
-        for kind, counts in part["statuses"].items():
-            into = merged["statuses"].setdefault(kind, {})
-            for status, n in counts.items():
-                into[status] = into.get(status, 0) + n
-        merged["invalid"] += part["invalid"]
-        merged["in_flight"] += part["in_flight"]
-        for kind, stats in part["schedule"].items():
-            into = merged["schedule"].setdefault(
-                kind, {"started": 0, "late": 0, "dropped": 0, "max_lag_ms": 0.0}
-            )
-            for key in ("started", "late", "dropped"):
-                into[key] += stats[key]
-            into["max_lag_ms"] = max(into["max_lag_ms"], stats["max_lag_ms"])
-    return merged
-
-
 class _Drive:
     """Runs the users (here, or in worker processes) and hands back what they observed."""
 
@@ -290,7 +264,7 @@ class _Drive:
             path = Path(info["path"])
             parts.append(json.loads(path.read_text()))
             path.unlink()
-        merged = merge(parts)
+        merged = measure.merge(parts)
         self._check(
             merged["in_flight"] == 0, f"{merged['in_flight']} requests still in flight after the schedule"
         )

@@ -218,6 +218,29 @@ def test_recovery_under_load_is_publishing_back_and_the_backlog_stored() -> None
     assert rows["recovery_seconds"]["status"] == "alert"
 
 
+def test_records_of_workers_merge_into_one_run() -> None:
+    def part(sent: dict, seen: dict, late: int) -> dict:
+        return {
+            "sent": sent,
+            "accepted": list(sent),
+            "parents": {},
+            "seen": seen,
+            "statuses": {"http": {"202": len(sent)}},
+            "invalid": 0,
+            "schedule": {
+                "http": {"started": len(sent), "late": late, "dropped": 0, "max_lag_ms": late * 10.0}
+            },
+            "in_flight": 0,
+        }
+
+    merged = measure.merge(
+        [part({"a": [1.0, "http"]}, {"a": 1.2, "b": 2.5}, 1), part({"b": [2.0, "http"]}, {"b": 2.4}, 3)]
+    )
+    assert sorted(merged["accepted"]) == ["a", "b"] and merged["seen"] == {"a": 1.2, "b": 2.4}
+    assert merged["statuses"] == {"http": {"202": 2}}
+    assert merged["schedule"]["http"] == {"started": 2, "late": 4, "dropped": 0, "max_lag_ms": 30.0}
+
+
 @pytest.mark.integration
 def test_harness_load_smoke_run_meets_its_rate_and_measures_every_event(tmp_path) -> None:
     """`--rate 100 --duration 8` over the embedded stack: 100 events/s ± 15 %, e2e of ≥ 95 %, 0 lost."""
