@@ -304,7 +304,7 @@ def load(args: argparse.Namespace) -> int:
                 f"--bloodbank-url={info['bloodbank_url']}",
                 f"--candystore-url={info.get('candystore_url') or ''}",
                 f"--amqp-url={info.get('amqp_url') or ''}",
-                f"--target-profile={target_profile or ''}",
+                f"--target-profile={settings.profile}",
                 f"--rate={rate}",
                 f"--duration={plan.duration}",
                 f"--mix={plan.mix.text()}",

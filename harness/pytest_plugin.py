@@ -52,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="harness_load_tests",
         default=os.environ.get("HARNESS_LOAD_TESTS", "smoke"),
         choices=("smoke", "full"),
-        help="smoke: one short load run (default); full: also the distributed (--workers) run",
+        help="smoke: one short load run (default); full: also a --workers 2 run and a fault under load",
     )
 
 

@@ -125,14 +125,15 @@ def run_load_slis(settings: Settings, preset: str, reports: Path, report: RunRep
     import subprocess
 
     argv = [sys.executable, "-m", "harness.cli", "load", "--profile", preset, "--reports", str(reports)]
-    for name in OPTIONS:
-        value = getattr(settings, name)
-        if value and name != "backend":
-            argv += [f"--{'target-profile' if name == 'profile' else name.replace('_', '-')}", value]
-    argv += ["--backend", settings.backend]
-    print(f"\nharness verify: load run ({preset})", flush=True)
-    subprocess.run(argv, check=False)
+    # the same target, handed over as HARNESS_* variables (keys stay off the command line)
+    env = dict(os.environ)
+    env.update(
+        {var: str(getattr(settings, name)) for name, (var, _) in OPTIONS.items() if getattr(settings, name)}
+    )
     path = reports / "load" / "summary.json"
+    path.unlink(missing_ok=True)  # never judge an earlier run's summary
+    print(f"\nharness verify: load run ({preset})", flush=True)
+    subprocess.run(argv, env=env, check=False)
     if not path.exists():
         report.add_sli(f"load run ({preset})", 0.0, slo="a summary", ok=False)
         return False
