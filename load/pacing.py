@@ -75,8 +75,13 @@ class ArrivalPacer:
         self._next = 0
 
     def stop(self) -> None:
-        """No slot after now."""
+        """No slot after now; slots that were due and never taken (no user came for them) count as dropped."""
         self._end = min(self._end, self.clock())
+        if self._t0 is not None:
+            due = max(0, math.ceil((self._end - self._t0) * self.rate - 1e-9))
+            if due > self._next:
+                self.stats.dropped += due - self._next
+                self._next = due
 
     @property
     def scheduled(self) -> int:

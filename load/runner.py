@@ -210,7 +210,7 @@ class _Drive:
         return STATE.records(), env
 
     def distributed(self, argv: list[str]) -> tuple[dict[str, Any], Environment]:
-        """A locust master here and ``--workers`` worker processes, each pacing rate / workers."""
+        """A locust master here and ``--workers`` processes, each pacing its users' share of the rate."""
         args = self.args
         config = _config(args, args.rate)
         STATE.configure(config)
@@ -305,17 +305,27 @@ def _free_port() -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    """One locust worker of a distributed run: paces rate / workers, reports its records at the end."""
+    """One locust worker of a distributed run: paces its users' share of the rate, reports its records."""
     host, _, port = args.worker_of.rpartition(":")
-    config = _config(args, args.rate / args.workers)
+    config = _config(args, args.rate)
     STATE.run_id = args.run_id
     STATE.configure(config)
     classes = user_classes(config)
+    totals = {getattr(cls, "kind", ""): (cls.__name__, cls.fixed_count) for cls in classes}
     env = Environment(user_classes=classes, stop_timeout=DRAIN_SECONDS)
     runner = env.create_worker_runner(host, int(port))
     out = Path(args.reports) / "load"
 
     def on_start(msg: Any, **_: Any) -> None:
+        # this worker paces each kind in proportion to the users of that kind the master gave it
+        here = runner.user_classes_count
+        for kind in list(STATE.pacers):
+            name, total = totals[kind]
+            share = here.get(name, 0) / total if total else 0.0
+            if share > 0:
+                STATE.pacers[kind].rate *= share
+            else:
+                del STATE.pacers[kind]
         at = time.monotonic() + (msg.data["start_wall"] - time.time())
         STATE.start(duration=msg.data["duration"], at=at)
 

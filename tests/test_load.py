@@ -96,6 +96,16 @@ def test_pacer_hands_out_exactly_rate_times_duration_slots() -> None:
         ArrivalPacer(0)
 
 
+def test_slots_nobody_took_count_as_dropped_when_the_schedule_stops() -> None:
+    clock = _Clock()
+    pacer = ArrivalPacer(10.0, clock=clock)
+    pacer.start(duration=2.0)
+    assert pacer.take() == pytest.approx(100.0)
+    clock.now = 102.5
+    pacer.stop()
+    assert pacer.stats.dropped == 19 and pacer.take() is None and pacer.stats.dropped == 19
+
+
 def test_mix_splits_the_total_event_rate() -> None:
     mix = parse_mix("http=70,batch=10,amqp=10,query=10")
     events = mix.event_rates(90.0)
