@@ -43,9 +43,11 @@ def command(name: str, help_text: str) -> Callable[[Command], Command]:
     return register
 
 
-def add_target_options(parser: argparse.ArgumentParser) -> None:
+def add_target_options(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:
     """The options every command that targets a stack takes (env equivalents in parentheses)."""
     for name, (var, help_text) in OPTIONS.items():
+        if name in exclude:
+            continue
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": f"{help_text} (env {var})"}
         if name == "backend":
             kwargs["choices"] = ("auto", "local", "docker", "external")
@@ -200,6 +202,14 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not write reports/allure-results/ nor render reports/allure/",
     )
+    from harness.loadplan import PROFILES
+
+    parser.add_argument(
+        "--load",
+        choices=sorted(PROFILES),
+        default=None,
+        help="after the suites, a `harness load --profile PRESET` run (e.g. smoke); its SLIs join the report",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -220,6 +230,7 @@ def verify(args: argparse.Namespace) -> int:
         coverage=args.coverage,
         screenshot=args.screenshot,
         allure=args.allure,
+        load=args.load,
     )
 
 
@@ -237,51 +248,148 @@ def schemas(args: argparse.Namespace) -> int:
 
 
 def load_args(parser: argparse.ArgumentParser) -> None:
-    add_target_options(parser)
-    parser.add_argument("--users", type=int, default=10, help="concurrent producers (default 10)")
-    parser.add_argument("--rate", type=float, default=50.0, help="requests/s per producer (default 50)")
+    from harness.loadplan import DEFAULT_MIX, PROFILES
+
+    add_target_options(parser, exclude=("profile",))
+    presets = "; ".join(f"{p.name}: {p.rate:g}/s for {p.duration:g} s" for p in PROFILES.values())
     parser.add_argument(
-        "--duration", type=float, default=15.0, help="seconds of load, at most 600 (default 15)"
+        "--profile",
+        default=None,
+        metavar="PRESET|FILE",
+        help=f"a load preset ({presets}; default smoke), or a target profile .toml (env HARNESS_PROFILE)",
     )
-    parser.add_argument("--out", default="reports/load.json", help="where the JSON result goes")
+    parser.add_argument(
+        "--target-profile",
+        default=None,
+        metavar="FILE",
+        help="the target profile when --profile names a preset",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=None, help="TOTAL target arrival rate of publish events/s (open model)"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="seconds of load")
+    parser.add_argument(
+        "--mix", default=None, help=f"percent of each kind of traffic (default {DEFAULT_MIX})"
+    )
+    parser.add_argument("--stream-watchers", type=int, default=None, help="WebSocket stream watchers")
+    parser.add_argument(
+        "--fault",
+        default=None,
+        metavar="NAME@SECONDS",
+        help="inject a fault mid-run on a stack of its own (rabbitmq-restart, postgres-down-10s, "
+        "candystore-sigkill, bloodbank-sigkill, cut-candystore-rabbitmq, cut-candystore-postgres)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the users in K local locust worker processes (default: here)",
+    )
+    parser.add_argument("--reports", default="reports", help="outputs go to REPORTS/load/ (default reports)")
 
 
-@command("load", "locust load through Bloodbank with a verdict against the service levels (SPEC §5)")
+@command("load", "open-model load (locust) through the stack with a verdict on the service levels (SPEC §5)")
 def load(args: argparse.Namespace) -> int:
     import dataclasses
-    import subprocess
+    from pathlib import Path
 
     from harness._layout import suites_root
+    from harness.loadplan import PROFILES, LoadConfigError, parse_fault, plan_for
+    from harness.loadrun import FaultInjector, fault_actions, run_runner
     from harness.stack import Stack
 
+    preset, target_profile = None, args.target_profile
+    if args.profile in PROFILES:
+        preset = args.profile
+    elif args.profile:
+        if not Path(args.profile).is_file():
+            _say(
+                f"harness load: --profile {args.profile!r} is neither a load preset ({', '.join(PROFILES)}) "
+                "nor an existing target profile file"
+            )
+            return 2
+        target_profile = args.profile
+    try:
+        plan = plan_for(
+            preset, rate=args.rate, duration=args.duration, mix=args.mix, stream_watchers=args.stream_watchers
+        )
+        fault = parse_fault(args.fault, plan.duration) if args.fault else None
+    except LoadConfigError as exc:
+        _say(f"harness load: {exc}")
+        return 2
+    args.profile = target_profile
     settings = dataclasses.replace(settings_from(args), rate_limited=False)
+    if fault is not None and (settings.external_services or settings.backend == "external"):
+        _say(
+            "harness load: --fault runs on the embedded stack only; for your own services use "
+            "`harness up --proxied` and `harness verify --suite faults`"
+        )
+        return 2
     install_stop_signals()
-    stack = Stack(settings, progress=_say)
+    if fault is not None:
+        from harness.backends import create_backend
+        from harness.faults import FaultStack
+
+        backend = create_backend(settings.backend, amqp_url=None, database_url=None)
+        stack: Any = FaultStack(settings, backend=backend)
+    else:
+        stack = Stack(settings, progress=_say)
+    injector = None
     try:
         stack.start()
-        info = stack.info()
-        if not info.get("bloodbank_url") or not info.get("candystore_url"):
-            _say("harness load: needs a Bloodbank and a Candystore (give --bloodbank-url/--candystore-url)")
+        if fault is not None:
+            info = {
+                "bloodbank_url": stack.bloodbank.url,
+                "candystore_url": stack.candystore.url,
+                "amqp_url": stack.backend.amqp_url,
+            }
+            injector = FaultInjector(fault, *fault_actions(stack, fault.name), Path(args.reports) / "load")
+        else:
+            info = stack.info()
+        if not info.get("bloodbank_url"):
+            _say(
+                "harness load: needs a Bloodbank (give --bloodbank-url; --candystore-url to measure storage)"
+            )
             return 2
-        argv = [
-            sys.executable,
-            "-m",
-            "load.runner",
-            f"--bloodbank-url={info['bloodbank_url']}",
-            f"--candystore-url={info['candystore_url']}",
-            f"--amqp-url={info['amqp_url']}",
-            f"--dlq={info['dlq']}",
-            f"--users={args.users}",
-            f"--rate={args.rate}",
-            f"--duration={args.duration}",
-            f"--out={args.out}",
-        ]
+
+        def command(rate: float, reports: Path) -> list[str]:
+            return [
+                sys.executable,
+                "-m",
+                "load.runner",
+                f"--bloodbank-url={info['bloodbank_url']}",
+                f"--candystore-url={info.get('candystore_url') or ''}",
+                f"--amqp-url={info.get('amqp_url') or ''}",
+                f"--target-profile={settings.profile}",
+                f"--rate={rate}",
+                f"--duration={plan.duration}",
+                f"--mix={plan.mix.text()}",
+                f"--stream-watchers={plan.stream_watchers}",
+                f"--workers={args.workers}",
+                f"--fault={args.fault or ''}",
+                f"--reports={reports}",
+            ]
+
         env = dict(os.environ)
         # load/ is a folder of the checkout, harness/_suites/load in the wheel
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(suites_root()), env.get("PYTHONPATH")]))
+        env.update((stack.backend.topology if fault is not None else settings.topology).env())
         if settings.api_key:
             env["HARNESS_API_KEY"] = settings.api_key
-        return subprocess.run(argv, env=env, check=False).returncode
+        if settings.signing_keys:
+            env["HARNESS_SIGNING_KEYS"] = settings.signing_keys
+        _say(
+            f"harness load: {plan.name}, {plan.rate:g} events/s for {plan.duration:g} s, "
+            f"mix {plan.mix.text()}"
+        )
+        if plan.name == "capacity" and fault is None:
+            from harness.loadrun import capacity_search
+
+            pids = {name: list(p) for name, p in (info.get("pids") or {}).items()}
+            pids.update({name: [pid] for name, pid in (info.get("service_pids") or {}).items()})
+            reports = Path(args.reports)
+            return capacity_search(command, env, start=plan.rate, reports=reports, pids=pids, say=_say)
+        return run_runner(command(plan.rate, Path(args.reports)), env, injector)
     except _Stop:
         return 130
     finally:

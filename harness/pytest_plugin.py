@@ -49,6 +49,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("ci", "deep"),
         help="ci: deterministic and bounded (default); deep: >= 10,000 examples",
     )
+    group.addoption(
+        "--load-tests",
+        dest="harness_load_tests",
+        default=os.environ.get("HARNESS_LOAD_TESTS", "smoke"),
+        choices=("smoke", "full"),
+        help="smoke: one short load run (default); full: also a --workers 2 run and a fault under load",
+    )
 
 
 class SettingsHandOver:

@@ -62,6 +62,7 @@ def run_verify(
     coverage: bool = True,
     screenshot: bool = True,
     allure: bool = True,
+    load: str | None = None,
 ) -> int:
     """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
     line of ``history.jsonl``), with ``coverage``: ``coverage.xml`` and ``coverage/``; 0 when all pass."""
@@ -104,6 +105,7 @@ def run_verify(
         if measured is not None:
             report.coverage = measured.finish() or []
     report.checks["generated types"] = not _types_drift()
+    load_ok = run_load_slis(settings, load, reports, report) if load else True
     path = report.write(reports)
     from harness.dashboard import photograph, record_run
     from harness.matrix import record_after_verify
@@ -147,6 +149,34 @@ def run_verify(
     broken_contracts = any(not row["ok"] for row in report.contracts)
     usable = code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
     # The exit code follows errors only: warnings (legal, worth knowing) never fail a run.
-    if not usable or report.errors or report.failed or broken_contracts:
+    if not usable or report.errors or report.failed or broken_contracts or not load_ok:
         return 1
     return 0
+
+
+def run_load_slis(settings: Settings, preset: str, reports: Path, report: RunReport) -> bool:
+    """``harness load --profile PRESET`` against the same target; its SLI table goes into the run's report.
+
+    False when the load run missed an SLO or wrote no summary."""
+    import json
+    import subprocess
+
+    argv = [sys.executable, "-m", "harness.cli", "load", "--profile", preset, "--reports", str(reports)]
+    # the same target, handed over as HARNESS_* variables (keys stay off the command line)
+    env = dict(os.environ)
+    env.update(
+        {var: str(getattr(settings, name)) for name, (var, _) in OPTIONS.items() if getattr(settings, name)}
+    )
+    path = reports / "load" / "summary.json"
+    path.unlink(missing_ok=True)  # never judge an earlier run's summary
+    print(f"\nharness verify: load run ({preset})", flush=True)
+    subprocess.run(argv, env=env, check=False)
+    if not path.exists():
+        report.add_sli(f"load run ({preset})", 0.0, slo="a summary", ok=False)
+        return False
+    summary = json.loads(path.read_text())
+    for row in summary["verdict"]:
+        if row["value"] is not None:
+            ok = row["status"] in ("met", "not measured")
+            report.add_sli(f"load: {row['sli']}", row["value"], slo=row["slo"], ok=ok, unit=f" {row['unit']}")
+    return bool(summary["passed"])
