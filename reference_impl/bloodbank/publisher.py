@@ -21,7 +21,6 @@ Semantics (see ``docs/adr/0003-bloodbank-publish-semantics.md``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,24 +28,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import aiormq.exceptions
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiormq import spec
-from aiormq.abc import AbstractChannel as RawChannel
 from opentelemetry import trace
 from opentelemetry.context import Context
 
 from holyfields.topology import Topology
+from reference_impl.bloodbank.channel import BrokerUnavailable, RobustChannel, describe
 from reference_impl.bloodbank.completion import (
     FILLED_HEADER,
     filled_header,
     trace_context_of,
     with_trace_context,
 )
-from reference_impl.bloodbank.config import RetryConfig, redact_url
+from reference_impl.bloodbank.config import RetryConfig
 from reference_impl.bloodbank.signing import Signer
 
 log = logging.getLogger("reference_impl.bloodbank.publisher")
@@ -111,10 +108,6 @@ class InvalidEnvelope(PublishError):
         self.issues = issues
 
 
-class BrokerUnavailable(ConnectionError):
-    """No connection to the broker could be made (or the topology could not be declared)."""
-
-
 #: failures worth another attempt (order matters: aiormq's PublishError, a return, is an AMQPError too)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     BrokerUnavailable,
@@ -122,15 +115,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     aiormq.exceptions.DeliveryError,
     *CONNECTION_EXCEPTIONS,
 )
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiormq.exceptions.DeliveryError) and exc.frame is not None:
-        return f"the broker refused the message ({type(exc.frame).__name__})"
-    if isinstance(exc, TimeoutError):
-        return "no confirm from the broker in time"
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}"
 
 
 # --- the publisher ----------------------------------------------------------------------------------------
@@ -172,18 +156,10 @@ class Publisher:
         self.on_retry = on_retry
         self.tracer = tracer or trace.get_tracer("reference_impl.bloodbank")
         self.retries_total = 0
-        self.last_error: str | None = None
         self._delays = self.retry.delays()
-        self._connection: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
-        self._raw: RawChannel | None = None  # aiormq channel under _channel: the lean publishing path
-        self._declared = False
-        self._closing = False
-        self._lock: asyncio.Lock | None = None
-        self._lost: asyncio.Event | None = None
-        self._keeper: asyncio.Task[None] | None = None
-        self._failure: BrokerUnavailable | None = None
-        self._failed_at = 0.0
+        self._robust = RobustChannel(
+            amqp_url, self.topology, connect_timeout=connect_timeout, reconnect_interval=reconnect_interval
+        )
         self._second = 0
         self._stamp = datetime.fromtimestamp(0, UTC)
         self._block_seen = False  # a confirm timed out on a blocked connection; cleared when it lifts
@@ -192,36 +168,26 @@ class Publisher:
     @property
     def ready(self) -> bool:
         """True while connected with the topology declared."""
-        return (
-            self._declared
-            and self._raw is not None
-            and not self._raw.is_closed
-            and self._connection is not None
-            and not self._connection.is_closed
-        )
+        return self._robust.ready
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last connection attempt failed (None while connected)."""
+        return self._robust.last_error
+
+    @last_error.setter
+    def last_error(self, text: str | None) -> None:
+        self._robust.last_error = text
 
     async def blocked(self) -> bool:
         """True while the broker blocks this publisher's connection (``connection.blocked``, sent by RabbitMQ
         during a memory or disk alarm); cheap until a publish has run into the block."""
         if not self._block_seen:
             return False
-        if not await self._connection_blocked():
+        if not await self._robust.connection_blocked():
             self._block_seen = False
             log.info("the broker no longer blocks publishing")
         return self._block_seen
-
-    async def _connection_blocked(self) -> bool:
-        # aiormq's public ready() waits while the connection is blocked and returns at once otherwise: a
-        # waiter that has not finished after one turn of the loop means the broker sent connection.blocked.
-        transport = self._connection.transport if self._connection is not None else None
-        if transport is None or transport.connection.is_closed:
-            return False
-        waiter = asyncio.ensure_future(transport.connection.ready())
-        await asyncio.sleep(0)
-        if waiter.done():
-            return False
-        waiter.cancel()
-        return True
 
     async def connect(self, *, wait: bool = True) -> None:
         """Connect and declare the topology, and keep reconnecting in the background from now on.
@@ -229,24 +195,11 @@ class Publisher:
         With ``wait=False`` the first connection is made in the background too (a service that must start
         while the broker is still down); otherwise a failure raises :class:`BrokerUnavailable`.
         """
-        self._closing = False
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-            self._lost = asyncio.Event()
-        if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep_connected(), name="bloodbank-reconnect")
-        if wait:
-            await self._ensure_channel()
+        await self._robust.connect(wait=wait)
 
     async def close(self) -> None:
         """Stop reconnecting and close the connection."""
-        self._closing = True
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._keeper
-            self._keeper = None
-        await self._discard()
+        await self._robust.close()
 
     async def __aenter__(self) -> Publisher:
         await self.connect()
@@ -254,108 +207,6 @@ class Publisher:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    async def _keep_connected(self) -> None:
-        assert self._lost is not None
-        outage = 0
-        while not self._closing:
-            if self.ready:
-                self._lost.clear()
-                await self._lost.wait()
-                continue
-            try:
-                await self._ensure_channel()
-                log.info("connected to the broker, topology declared on %s", self.topology.exchange)
-                outage = 0
-            except BrokerUnavailable as exc:
-                self.last_error = str(exc)
-                outage += 1
-                # once per outage at WARNING (then every 60th attempt), not once a second
-                level = logging.WARNING if outage % 60 == 1 else logging.DEBUG
-                log.log(
-                    level, "broker unavailable, reconnecting every %.1f s: %s", self.reconnect_interval, exc
-                )
-                await asyncio.sleep(self.reconnect_interval)
-
-    def _on_closed(self, sender: Any, *_: Any) -> None:
-        # only the live connection or channel counts: an old one may finish closing after a reconnect
-        if sender is self._connection or sender is self._channel:
-            self._on_lost()
-
-    def _on_lost(self) -> None:
-        if self._closing:
-            return
-        self._declared = False
-        if self._lost is not None:
-            self._lost.set()
-
-    async def _ensure_channel(self) -> RawChannel:
-        """A live confirming channel with the topology declared; connects and declares when needed."""
-        if self.ready:
-            assert self._raw is not None
-            return self._raw
-        if self._lock is None:
-            raise BrokerUnavailable("the publisher is not connected: call `await publisher.connect()` first")
-        if self._closing:
-            raise BrokerUnavailable("the publisher is closed: call `await publisher.connect()` to reopen it")
-        waiting_since = time.monotonic()
-        async with self._lock:
-            if self.ready:
-                assert self._raw is not None
-                return self._raw
-            if self._failed_at >= waiting_since and self._failure is not None:
-                # Someone else just tried while we waited: do not queue up one connect timeout per caller.
-                raise self._failure
-            await self._discard()
-            # built here rather than by aio_pika.connect(), so that a failed attempt can be closed too
-            connection = aio_pika.Connection(aio_pika.connection.make_url(self.amqp_url))
-            try:
-                await connection.connect(timeout=self.connect_timeout)
-                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                await self._declare(connection, channel)
-                raw = await channel.get_underlay_channel()
-            except BaseException as exc:
-                await _close_quietly(connection)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                self._failure = BrokerUnavailable(
-                    f"cannot connect to the broker at {redact_url(self.amqp_url)} and declare "
-                    f"{self.topology.exchange!r}: {_describe(exc)}"
-                )
-                self._failed_at = time.monotonic()
-                raise self._failure from exc
-            connection.close_callbacks.add(self._on_closed)
-            channel.close_callbacks.add(self._on_closed)
-            self._connection, self._channel, self._raw = connection, channel, raw
-            self._declared = True
-            self.last_error = None
-            return raw
-
-    async def _declare(self, connection: AbstractConnection, channel: AbstractChannel) -> None:
-        """Declare the main exchange, the dead-letter exchange and the DLQ bound with ``#`` (idempotent)."""
-        t, timeout = self.topology, self.connect_timeout
-        topic = aio_pika.ExchangeType.TOPIC
-        await channel.declare_exchange(t.exchange, topic, durable=True, timeout=timeout)
-        await channel.declare_exchange(t.dlx, topic, durable=True, timeout=timeout)
-        # A separate channel for the DLQ: when someone declared it with other arguments, the precondition
-        # failure closes only that channel, and a passive declare confirms it exists.
-        side = await connection.channel(publisher_confirms=False)
-        try:
-            try:
-                dlq = await side.declare_queue(t.dlq, durable=True, timeout=timeout)
-            except aiormq.exceptions.ChannelPreconditionFailed:
-                side = await connection.channel(publisher_confirms=False)
-                dlq = await side.declare_queue(t.dlq, passive=True, timeout=timeout)
-            await dlq.bind(t.dlx, "#", timeout=timeout)
-        finally:
-            await _close_quietly(side)
-
-    async def _discard(self) -> None:
-        connection = self._connection
-        self._connection = self._channel = self._raw = None
-        self._declared = False
-        if connection is not None:
-            await _close_quietly(connection)
 
     # --- publishing -----------------------------------------------------------------------------------
     async def publish(
@@ -474,7 +325,7 @@ class Publisher:
     async def _attempt(self, body: bytes, properties: spec.Basic.Properties, routing_key: str) -> None:
         if self._block_seen and await self.blocked():
             raise _Blocked
-        channel = self._raw if self.ready else await self._ensure_channel()
+        channel = self._robust.raw if self.ready else await self._robust.ensure()
         assert channel is not None
         try:
             await channel.basic_publish(
@@ -486,13 +337,13 @@ class Publisher:
                 timeout=self.confirm_timeout,
             )
         except TimeoutError:
-            if await self._connection_blocked():
+            if await self._robust.connection_blocked():
                 # Blocked by a resource alarm: a new connection would be blocked too, so keep this one.
                 self._note_block()
                 raise _Blocked from None
             # No confirm in time: the connection may be half-dead; start afresh on the next attempt.
-            if self._raw is channel:
-                self._on_lost()
+            if self._robust.raw is channel:
+                self._robust.mark_lost()
             raise
 
     async def _publish_with_retry(
@@ -532,7 +383,7 @@ class Publisher:
                 self._fail_blocked(pending, keys, outcomes, attempt)
                 return
             try:
-                channel = await self._ensure_channel()
+                channel = await self._robust.ensure()
             except BrokerUnavailable as exc:
                 errors = dict.fromkeys(pending, exc)
             else:
@@ -563,12 +414,12 @@ class Publisher:
                     else:
                         raise result
                 if any(isinstance(e, TimeoutError) for e in errors.values()):
-                    if await self._connection_blocked():
+                    if await self._robust.connection_blocked():
                         self._note_block()
                         self._fail_blocked(sorted(errors), keys, outcomes, attempt)
                         return
-                    if self._raw is channel:
-                        self._on_lost()
+                    if self._robust.raw is channel:
+                        self._robust.mark_lost()
             pending = sorted(errors)
             if not pending:
                 return
@@ -613,7 +464,7 @@ class Publisher:
 
     def _note_retry(self, event_id: str, attempt: int, error: BaseException, delay: float) -> None:
         self.retries_total += 1
-        self.last_error = _describe(error)
+        self.last_error = describe(error)
         log.warning(
             "event %s: attempt %d failed (%s), retrying in %.2f s", event_id, attempt, self.last_error, delay
         )
@@ -634,7 +485,7 @@ class Publisher:
     ) -> RetriesExhausted:
         return RetriesExhausted(
             f"event {event_id} was not confirmed by the broker after {attempts} attempt(s); last error: "
-            f"{_describe(exc)}. Publishing it again with the same event_id is safe "
+            f"{describe(exc)}. Publishing it again with the same event_id is safe "
             "(consumers deduplicate on it)",
             last_error=exc,
             event_id=event_id,
@@ -676,15 +527,6 @@ def _check_valid(envelope: Envelope, event_id: str, routing_key: str) -> None:
         routing_key=routing_key,
         attempts=0,
     )
-
-
-async def _close_quietly(closable: Any) -> None:
-    try:
-        await asyncio.wait_for(closable.close(), timeout=2.0)
-    except asyncio.CancelledError:
-        raise
-    except BaseException as exc:  # closing a dead connection may fail in many ways
-        log.debug("close failed: %r", exc)
 
 
 def _filled(envelope: Envelope, filled: Iterable[str]) -> str:
