@@ -245,6 +245,9 @@ def test_rabbitmq_kill_and_restart_keeps_url_and_durable_queue(own_local: LocalB
         try:
             channel = connection.channel()
             channel.queue_declare("survivor", durable=True, passive=True)
+            # Declared again (idempotent): an exchange declared a moment before the SIGKILL may not have
+            # reached the node's disk; what this checks is the durable queue and the tap's reconnect.
+            channel.exchange_declare(own_local.topology.dlx, "topic", durable=True)
             message_id = str(uuid.uuid4())
 
             def tapped() -> bool:  # publish until the reconnected tap has re-bound its queue
