@@ -7,6 +7,7 @@ a temporary folder and the result is compared with the committed pact like the P
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,10 @@ def _npm() -> str:
         pytest.skip("node and npm are not installed: Candybar's TypeScript consumer test cannot run")
     if not (PACKAGE / "node_modules" / "@pact-foundation" / "pact").is_dir():
         pytest.skip(f"{PACKAGE}/node_modules is missing: run ./run bootstrap (npm ci there)")
+    stamp = PACKAGE / "node_modules" / ".harness-installed"  # written by ./run bootstrap after npm ci
+    lock = hashlib.sha256((PACKAGE / "package-lock.json").read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text().strip() != lock:
+        pytest.skip(f"{PACKAGE}/node_modules is older than its package-lock.json: run ./run bootstrap")
     return npm
 
 
