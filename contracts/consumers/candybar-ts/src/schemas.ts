@@ -1,61 +1,38 @@
 /**
  * Zod schemas of Candystore's answers, for runtime validation in Candybar.
  *
- * Written by hand from the Holyfields envelope schema (contracts/schemas/core/event-envelope.v1.schema.json)
- * and the Candystore OpenAPI document (contracts/openapi/candystore.openapi.json). They cannot drift
- * silently: test/schemas.test.ts compares them (z.toJSONSchema) with both documents (fields, required
- * fields, patterns, enums), and the `Assignable` checks below fail `tsc` when a parsed answer is no
- * longer a value of the types generated from the same schemas (contracts/generated/typescript/events.ts).
+ * The envelope's schemas are GENERATED from the Holyfields JSON Schemas (`harness schemas generate` writes
+ * contracts/generated/typescript/events.zod.ts next to the TypeScript types; `harness schemas check` fails
+ * when they drift). The answer shapes around it (page, trace, detail, health) are written here from the
+ * Candystore OpenAPI document (contracts/openapi/candystore.openapi.json); test/schemas.test.ts compares
+ * them with it, and the `Assignable` checks below fail `tsc` when a parsed answer is no longer a value of
+ * the generated types. (`zod` resolves through `paths` in tsconfig.json: the generated file lives outside
+ * this package.)
  */
 import { z } from "zod";
 
 import type { EventEnvelope, EventEnvelopeAgentContext, EventEnvelopeSource } from "../../../generated/typescript/events.ts";
+import {
+  EventEnvelopeAgentContextSchema,
+  EventEnvelopeSchema,
+  EventEnvelopeSourceSchema,
+  EventEnvelopeTraceContextSchema,
+} from "../../../generated/typescript/events.zod.ts";
 
 export const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 export const EVENT_TYPE = /^[a-z][a-z0-9]*\.[a-z_.]+\.v[0-9]+$/;
 export const RFC3339 =
   /^(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$/;
 export const SEMVER = /^[0-9]+\.[0-9]+\.[0-9]+$/;
-const HEX32 = /^[0-9a-f]{32}$/;
-const HEX16 = /^[0-9a-f]{16}$/;
-const HEX2 = /^[0-9a-f]{2}$/;
 
 const uuid = () => z.string().regex(UUID);
 
-export const Source = z.looseObject({
-  host: z.string(),
-  type: z.enum(["manual", "agent", "scheduled", "webhook", "system"]),
-  app: z.string().optional(),
-  meta: z.record(z.string(), z.unknown()).optional(),
-});
+export const Source = EventEnvelopeSourceSchema;
+export const AgentContext = EventEnvelopeAgentContextSchema;
+export const TraceContext = EventEnvelopeTraceContextSchema;
 
-export const AgentContext = z.looseObject({
-  type: z.enum(["claude", "letta", "custom"]),
-  name: z.string().optional(),
-  instance_id: uuid().optional(),
-  system_prompt: z.string().optional(),
-  mcp_servers: z.array(z.string()).optional(),
-  file_references: z.array(z.string()).optional(),
-});
-
-export const TraceContext = z.looseObject({
-  trace_id: z.string().regex(HEX32),
-  span_id: z.string().regex(HEX16),
-  trace_flags: z.string().regex(HEX2).optional(),
-});
-
-/** The envelope of Holyfields' core/event-envelope.v1 schema. */
-export const Envelope = z.looseObject({
-  event_id: uuid(),
-  event_type: z.string().regex(EVENT_TYPE),
-  timestamp: z.string().regex(RFC3339),
-  version: z.string().regex(SEMVER),
-  source: Source,
-  correlation_ids: z.array(uuid()),
-  agent_context: AgentContext.optional(),
-  payload: z.record(z.string(), z.unknown()),
-  trace_context: TraceContext.optional(),
-});
+/** The envelope of Holyfields' core/event-envelope.v1 schema (generated). */
+export const Envelope = EventEnvelopeSchema;
 
 /** OpenAPI `StoredEvent`: the envelope exactly as published plus `stored_at`. */
 export const StoredEvent = Envelope.extend({ stored_at: z.string().regex(RFC3339) });

@@ -1,6 +1,7 @@
 /**
- * Drift test of the hand-written Zod schemas (src/schemas.ts): they must say what the Holyfields envelope
- * schema and the Candystore OpenAPI document say (fields, required fields, types, patterns, enums).
+ * Drift test of the Zod schemas Candybar parses answers with (src/schemas.ts): the envelope's (generated
+ * from Holyfields) must say what the Holyfields envelope schema says, and the hand-written answer shapes
+ * must have the fields of the Candystore OpenAPI document (fields, required fields, types, patterns, enums).
  * Their agreement with the generated TypeScript types is checked by `tsc` (the `Assignable` types).
  */
 import assert from "node:assert/strict";
