@@ -74,11 +74,13 @@ def _zod(ref: TypeRef) -> str:
             text += f".regex(new RegExp({json_literal(schema['pattern'])}))"
         return text
     if ref.kind in ("integer", "number"):
-        base = "z.int()" if ref.kind == "integer" else "z.number()"
         extra = ""
         if isinstance(schema.get("multipleOf"), int | float):
             extra = f".multipleOf({json_literal(schema['multipleOf'])})"
-        return base + _checks(schema, _NUMBER_BOUNDS) + extra
+        if ref.kind == "integer":
+            # any integral number: z.int() also demands the safe-integer range, which JSON Schema does not
+            extra += '.refine(Number.isInteger, { message: "expected an integer" })'
+        return "z.number()" + _checks(schema, _NUMBER_BOUNDS) + extra
     return {"boolean": "z.boolean()", "null": "z.null()"}[ref.kind]
 
 

@@ -61,7 +61,7 @@ export const FirefliesTranscriptFailedV1Schema = z.looseObject({
   "error_code": z.string().min(1).optional(),
   "transcript_id": z.string().min(1).optional(),
   "media_file": z.string().min(1).optional(),
-  "retry_count": z.int().gte(0).optional(),
+  "retry_count": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }).optional(),
   "is_retryable": z.boolean().optional(),
 });
 
@@ -74,10 +74,10 @@ export const FirefliesTranscriptProcessedV1Schema = z.looseObject({
   "rag_document_id": z.string().min(1),
   "title": z.string().min(1),
   "vector_store": z.string().min(1),
-  "sentence_count": z.int().gte(0).optional(),
-  "speaker_count": z.int().gte(0).optional(),
+  "sentence_count": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }).optional(),
+  "speaker_count": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }).optional(),
   "duration_minutes": z.number().gte(0).optional(),
-  "chunk_count": z.int().gte(0).optional(),
+  "chunk_count": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }).optional(),
   "embedding_model": z.string().min(1).optional(),
 });
 
@@ -86,7 +86,7 @@ export const FirefliesTranscriptProcessedV1Schema = z.looseObject({
  * Zod schema of `FirefliesTranscriptReadyV1SentencesItem`.
  */
 export const FirefliesTranscriptReadyV1SentencesItemSchema = z.looseObject({
-  "index": z.int().gte(0).optional(),
+  "index": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }).optional(),
   "speaker_name": z.string().optional(),
   "text": z.string(),
   "start_time": z.number().gte(0).optional(),
@@ -126,7 +126,7 @@ export const FirefliesTranscriptReadyV1Schema = z.looseObject({
  */
 export const FirefliesTranscriptUploadV1Schema = z.looseObject({
   "media_file": z.string().min(1),
-  "media_duration_seconds": z.int().gte(0),
+  "media_duration_seconds": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
   "media_type": z.string().min(1),
   "title": z.string().optional(),
   "user_id": z.string().min(1).optional(),
@@ -139,7 +139,7 @@ export const FirefliesTranscriptUploadV1Schema = z.looseObject({
 export const GithubPrOpenedV1Schema = z.looseObject({
   "repo_owner": z.string().min(1),
   "repo_name": z.string().min(1),
-  "pr_number": z.int().gte(1),
+  "pr_number": z.number().gte(1).refine(Number.isInteger, { message: "expected an integer" }),
   "title": z.string().min(1),
   "author": z.string().min(1),
   "url": z.string().min(1).optional(),
@@ -153,7 +153,7 @@ export const N8nWorkflowCompletedV1Schema = z.looseObject({
   "workflow_id": z.string().min(1),
   "execution_id": z.string().min(1),
   "status": z.enum(["success", "error"]),
-  "duration_ms": z.int().gte(0),
+  "duration_ms": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
 });
 
 /**
@@ -162,7 +162,7 @@ export const N8nWorkflowCompletedV1Schema = z.looseObject({
  */
 export const TheboardMeetingCommentExtractedV1Schema = z.looseObject({
   "meeting_id": z.string().regex(new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-  "round_num": z.int().gte(1),
+  "round_num": z.number().gte(1).refine(Number.isInteger, { message: "expected an integer" }),
   "agent_name": z.string().min(1),
   "comment_text": z.string().min(1),
   "category": z.enum(["technical_decision", "risk", "implementation_detail", "observation", "question", "other"]),
@@ -186,8 +186,8 @@ export const TheboardMeetingCompletedV1TopCommentsItemSchema = z.looseObject({
  */
 export const TheboardMeetingCompletedV1Schema = z.looseObject({
   "meeting_id": z.string().regex(new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-  "total_rounds": z.int().gte(0),
-  "total_comments": z.int().gte(0),
+  "total_rounds": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
+  "total_comments": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
   "total_cost": z.number().gte(0),
   "convergence_detected": z.boolean(),
   "stopping_reason": z.enum(["convergence", "max_rounds", "manual"]),
@@ -202,8 +202,8 @@ export const TheboardMeetingCreatedV1Schema = z.looseObject({
   "meeting_id": z.string().regex(new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
   "topic": z.string().min(1),
   "strategy": z.enum(["sequential", "greedy"]),
-  "max_rounds": z.int().gte(1).lte(100),
-  "agent_count": z.int().gte(1).optional(),
+  "max_rounds": z.number().gte(1).lte(100).refine(Number.isInteger, { message: "expected an integer" }),
+  "agent_count": z.number().gte(1).refine(Number.isInteger, { message: "expected an integer" }).optional(),
 });
 
 /**
@@ -212,12 +212,12 @@ export const TheboardMeetingCreatedV1Schema = z.looseObject({
  */
 export const TheboardMeetingRoundCompletedV1Schema = z.looseObject({
   "meeting_id": z.string().regex(new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
-  "round_num": z.int().gte(1),
+  "round_num": z.number().gte(1).refine(Number.isInteger, { message: "expected an integer" }),
   "agent_name": z.string().min(1),
-  "response_length": z.int().gte(0),
-  "comment_count": z.int().gte(0),
+  "response_length": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
+  "comment_count": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
   "avg_novelty": z.number().gte(0).lte(1),
-  "tokens_used": z.int().gte(0),
+  "tokens_used": z.number().gte(0).refine(Number.isInteger, { message: "expected an integer" }),
   "cost": z.number().gte(0),
 });
 
