@@ -45,7 +45,8 @@ def _renamed_pact(tmp_path: Path) -> Path:
         (copy / folder).mkdir(parents=True)
         for source in (PACKAGE / folder).glob("*.ts"):
             (copy / folder / source.name).write_text(source.read_text().replace(*RENAMED))
-    (copy / "package.json").write_text((PACKAGE / "package.json").read_text())
+    for name in ("package.json", "tsconfig.json"):  # tsconfig: `paths` resolves zod for the generated file
+        (copy / name).write_text((PACKAGE / name).read_text())
     (copy / "node_modules").symlink_to(PACKAGE / "node_modules")
     (tmp_path / "contracts" / "generated").symlink_to(CONTRACTS / "generated")
     out = tmp_path / "pacts"
