@@ -44,7 +44,7 @@ class BuildWithSuites(build_py):
             root = HERE / source
             for pattern in patterns:
                 for file in sorted(root.rglob(pattern)):
-                    if "__pycache__" in file.parts:
+                    if "__pycache__" in file.parts or "node_modules" in file.parts:
                         continue
                     target = Path(self.build_lib) / destination / file.relative_to(root)
                     target.parent.mkdir(parents=True, exist_ok=True)

@@ -281,11 +281,12 @@ def contract_matrix_lines(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     width = min(max(len(row["interaction"]) for row in rows), 72)
-    lines = [f"  {'consumer':10} {'provider':10} {'interaction':{width}} result"]
+    who = max(10, *(len(row["consumer"]) for row in rows))  # "candybar-ts" is 11
+    lines = [f"  {'consumer':{who}} {'provider':10} {'interaction':{width}} result"]
     for row in rows:
         verdict = "pass" if row["ok"] else "FAIL"
         name = row["interaction"][:width]
-        lines.append(f"  {row['consumer']:10} {row['provider']:10} {name:{width}} {verdict}")
+        lines.append(f"  {row['consumer']:{who}} {row['provider']:10} {name:{width}} {verdict}")
     for row in rows:
         if row["ok"]:
             continue

@@ -11,12 +11,14 @@ from holyfields._loader import SCHEMA_DIR, SchemaSet, load_schema_set
 from holyfields._python import render_python
 from holyfields._render import GENERATED_BY
 from holyfields._typescript import render_typescript
+from holyfields._zod import render_zod
 
 #: where ``harness schemas generate`` writes by default
 GENERATED_DIR = SCHEMA_DIR.parent / "generated"
 
 PYTHON_MODULE = "python/events.py"
 TYPESCRIPT_MODULE = "typescript/events.ts"
+ZOD_MODULE = "typescript/events.zod.ts"
 
 REGENERATE_HINT = f"run `{GENERATED_BY}` and commit the result"
 
@@ -37,6 +39,7 @@ def render_all(schemas: SchemaSet | str | Path = SCHEMA_DIR) -> dict[str, str]:
         ),
         PYTHON_MODULE: render_python(catalog),
         TYPESCRIPT_MODULE: render_typescript(catalog),
+        ZOD_MODULE: render_zod(catalog),
     }
 
 

@@ -1,6 +1,6 @@
 """``harness schemas generate|check|diff``.
 
-    harness schemas generate [--out DIR] [--schemas DIR]  write Python + TypeScript types
+    harness schemas generate [--out DIR] [--schemas DIR]  write Python + TypeScript types + Zod schemas
     harness schemas check    [--out DIR] [--schemas DIR]  exit 1 when the generated files drifted
     harness schemas diff OLD NEW [--json]                 classify a change: patch, minor or major
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Fill the ``harness schemas`` parser with its ``generate``, ``check`` and ``diff`` actions."""
     actions = parser.add_subparsers(dest="schemas_action", required=True, metavar="{generate,check,diff}")
     for name, help_text in (
-        ("generate", "write the Python (pydantic v2) and TypeScript types generated from the schemas"),
+        ("generate", "write the pydantic v2 models, TypeScript types and Zod schemas of the schemas"),
         ("check", "exit 1 when the committed generated files differ from what `generate` would write"),
     ):
         child = actions.add_parser(name, help=help_text, description=help_text)

@@ -28,6 +28,7 @@ from holyfields import (
     PYTHON_MODULE,
     SCHEMA_DIR,
     TYPESCRIPT_MODULE,
+    ZOD_MODULE,
     check,
     generate,
     load_schema_set,
@@ -174,7 +175,11 @@ def test_check_detects_a_schema_change(
         lambda s: s["properties"].update(draft={"type": "boolean", "description": "Opened as a draft."}),
     )
     drifts = check(out, schemas)
-    assert {drift.path.relative_to(out).as_posix() for drift in drifts} == {PYTHON_MODULE, TYPESCRIPT_MODULE}
+    assert {drift.path.relative_to(out).as_posix() for drift in drifts} == {
+        PYTHON_MODULE,
+        TYPESCRIPT_MODULE,
+        ZOD_MODULE,
+    }
     assert all(drift.reason == "differs" for drift in drifts)
     assert any("draft" in drift.diff for drift in drifts)
     assert all("harness schemas generate" in drift.message() for drift in drifts)
@@ -196,7 +201,7 @@ def test_check_detects_a_description_only_change_and_a_hand_edit(schema_copy: tu
         schemas / "core/event-envelope.v1.schema.json",
         lambda s: s["properties"]["source"].update(description="Who produced the event (edited)."),
     )
-    assert {d.path.name for d in check(out, schemas)} == {"events.py", "events.ts"}
+    assert {d.path.name for d in check(out, schemas)} == {"events.py", "events.ts", "events.zod.ts"}
     generate(out, schemas)
     target = out / TYPESCRIPT_MODULE
     target.write_text(target.read_text(encoding="utf-8").replace("host: string;", "host?: string;"), "utf-8")

@@ -28,7 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 #: what must never be a top-level module of site-packages
 GENERIC = ("contracts", "load", "scenarios", "tests", "fixtures")
 #: left out of the copy the wheel is built from (nothing the build reads)
-NOT_SOURCES = (".git", ".venv", "build", "dist", "reports", "*.egg-info", "__pycache__", ".hypothesis")
+NOT_SOURCES = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "reports",
+    "*.egg-info",
+    "__pycache__",
+    ".hypothesis",
+    "node_modules",
+)
 
 
 class Installed:

@@ -20,7 +20,7 @@ from harness._layout import suites_root
 PACT_DIR = suites_root() / "contracts" / "pacts"
 
 #: top-level ``metadata`` keys that name the writing library, not the contract
-VOLATILE_METADATA = ("pactRust", "pactPython")
+VOLATILE_METADATA = ("pactRust", "pactPython", "pact-js")
 
 UPDATE_ENV = "HARNESS_UPDATE_PACTS"
 REFRESH_HINT = (
