@@ -28,6 +28,10 @@ lint: bootstrap
 bench: bootstrap
 	.venv/bin/python -m bench.validate
 	.venv/bin/python -m bench.backends
+	.venv/bin/python -m bench.bloodbank
+	.venv/bin/python -m bench.candystore
+	.venv/bin/python -m bench.stream_fanout
+	.venv/bin/python -m bench.pipeline
 
 clean:
 	rm -rf reports .pytest_cache build *.egg-info
