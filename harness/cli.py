@@ -285,6 +285,12 @@ def load_args(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="run the users in K local locust worker processes (default: here)",
     )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="embedded stack: a private Prometheus scrapes the services and RabbitMQ during the run; its own "
+        "SLIs (the SLO recording rules) go beside the load verdict's in REPORTS/load/summary.json",
+    )
     parser.add_argument("--reports", default="reports", help="outputs go to REPORTS/load/ (default reports)")
 
 
@@ -333,7 +339,7 @@ def load(args: argparse.Namespace) -> int:
         backend = create_backend(settings.backend, amqp_url=None, database_url=None)
         stack: Any = FaultStack(settings, backend=backend)
     else:
-        stack = Stack(settings, progress=_say)
+        stack = Stack(settings, progress=_say, prometheus=args.prometheus)
     injector = None
     try:
         stack.start()
@@ -389,7 +395,13 @@ def load(args: argparse.Namespace) -> int:
             pids.update({name: [pid] for name, pid in (info.get("service_pids") or {}).items()})
             reports = Path(args.reports)
             return capacity_search(command, env, start=plan.rate, reports=reports, pids=pids, say=_say)
-        return run_runner(command(plan.rate, Path(args.reports)), env, injector)
+        code = run_runner(command(plan.rate, Path(args.reports)), env, injector)
+        if getattr(stack, "prometheus", None) is not None:
+            from harness.prometheus import compare_with_load
+
+            for line in compare_with_load(stack.prometheus, Path(args.reports) / "load" / "summary.json"):
+                _say(line)
+        return code
     except _Stop:
         return 130
     finally:

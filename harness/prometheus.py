@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from harness.backends._base import StartStop
-from harness.launch import LaunchError, ManagedProcess, free_port, http
+from harness.launch import LaunchError, ManagedProcess, free_port, http, wait_until
 
 #: scrape and rule evaluation interval of the private instance (short: runs last minutes, not months)
 INTERVAL = "1s"
@@ -167,3 +167,32 @@ class PrometheusServer(StartStop):
             else:
                 values[row.key] = None
         return values
+
+
+def compare_with_load(prometheus: PrometheusServer, summary_file: Path, timeout: float = 15.0) -> list[str]:
+    """Put Prometheus's own SLIs beside the load verdict's (``prometheus`` in the load summary) and return the
+    lines that show both. Waits (bounded) until the recording rules have evaluated over the run's traffic."""
+    if not summary_file.is_file():
+        return [f"harness load: no {summary_file}: nothing to compare with Prometheus"]
+    summary = json.loads(summary_file.read_text())
+    verdict = {row["key"]: row for row in summary.get("verdict", []) if "key" in row}
+    found: dict[str, float | None] = {}
+
+    def evaluated() -> bool:
+        found.update(prometheus.slis())
+        return found.get("publish_success_rate") is not None
+
+    try:
+        wait_until(evaluated, timeout=timeout, interval=0.5, describe="Prometheus SLIs of the run")
+    except TimeoutError:
+        pass
+    rows = []
+    for key, value in found.items():
+        ours = verdict.get(key, {}).get("value")
+        rows.append({"key": key, "prometheus": None if value is None else round(value, 3), "load": ours})
+    summary["prometheus"] = {"url": prometheus.url, "slis": rows}
+    summary_file.write_text(json.dumps(summary, indent=2) + "\n")
+    lines = ["harness load: SLIs as the load run and as Prometheus (recording rules) measured them"]
+    for row in rows:
+        lines.append(f"  {row['key']:26} load {row['load']!s:>10}   prometheus {row['prometheus']!s:>10}")
+    return lines

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -310,3 +311,22 @@ def test_harness_load_measures_recovery_from_a_fault_under_load(tmp_path, reques
     assert verdict["recovery_seconds"]["status"] == "met"
     assert result["lost"] == 0 and result["stored"] == result["published"]
     assert proc.returncode == (0 if result["passed"] else 1), proc.stdout + proc.stderr[-2000:]
+
+
+def test_prometheus_slis_are_written_beside_the_load_verdict(tmp_path: Path) -> None:
+    from harness.prometheus import compare_with_load
+
+    class FakePrometheus:  # what a PrometheusServer answers once its recording rules evaluated the run
+        url = "http://127.0.0.1:9"
+
+        def slis(self) -> dict[str, float | None]:
+            return {"publish_success_rate": 100.0, "e2e_latency_p99_ms": 48.1, "dlq_size": None}
+
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"verdict": [{"key": "e2e_latency_p99_ms", "value": 28.0}]}))
+    lines = compare_with_load(FakePrometheus(), summary, timeout=1)  # type: ignore[arg-type]
+    written = json.loads(summary.read_text())["prometheus"]
+    rows = {row["key"]: row for row in written["slis"]}
+    assert rows["e2e_latency_p99_ms"] == {"key": "e2e_latency_p99_ms", "prometheus": 48.1, "load": 28.0}
+    assert rows["publish_success_rate"]["load"] is None and rows["dlq_size"]["prometheus"] is None
+    assert any("e2e_latency_p99_ms" in line and "48.1" in line for line in lines)
