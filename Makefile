@@ -32,6 +32,7 @@ bench: bootstrap
 	.venv/bin/python -m bench.candystore
 	.venv/bin/python -m bench.stream_fanout
 	.venv/bin/python -m bench.pipeline
+	.venv/bin/python -m bench.generator
 
 clean:
 	rm -rf reports .pytest_cache build *.egg-info
