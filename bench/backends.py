@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
+from bench._common import machine
 from harness.backends import BackendError, DockerBackend, ExternalBackend, LocalBackend
 from harness.backends._docker import docker_available
 
@@ -62,11 +62,7 @@ def main() -> None:
     )
     out = {
         "benchmark": "backend start-up",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import orjson
 import pika
 from fastapi import FastAPI, Request, Response  # module level: the baseline's annotations must resolve
 
+from bench._common import machine, post
 from harness.backends import create_backend, free_port, run_id
 from harness.launch import ManagedProcess, http
 from harness.services import ServiceProcess, service_env
@@ -103,18 +103,8 @@ async def _http_worker(
         while time.perf_counter() < until:
             body = bodies[index % len(bodies)]
             index += 1
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
             began = time.perf_counter()
-            writer.write(head + body)
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
+            status = await post(reader, writer, path, body)
             latencies.append(time.perf_counter() - began)
             outcome[str(status)] = outcome.get(str(status), 0) + 1
     finally:
@@ -305,12 +295,7 @@ def run(seconds: float, rounds: int, concurrency: int, out: Path) -> dict[str, A
             baseline.stop()
     result: dict[str, Any] = {
         "benchmark": "bloodbank publish",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "settings": {
             "seconds_per_measurement": seconds,
             "rounds": rounds,

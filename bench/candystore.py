@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench._common import machine  # noqa: E402
 
 PREFETCH, BATCH, LINGER_MS = 1000, 500, 5
 EVENT_TYPE = "github.pr.opened.v1"
@@ -330,11 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "candystore ingest vs baseline (aio-pika consumer, batched insert, ack; no validation)",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "settings": {
             "events_per_drain": args.events,
             "rounds": args.rounds,

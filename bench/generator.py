@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._common import machine  # noqa: E402
 from harness._layout import suites_root  # noqa: E402
 from harness.config import Settings  # noqa: E402
 from harness.stack import Stack  # noqa: E402
@@ -99,12 +99,7 @@ def run(seconds: float, out: Path) -> dict[str, Any]:
         generator = _generator(info, settings, rate, seconds, Path(tmp))
     result: dict[str, Any] = {
         "benchmark": "load generator ceiling against wrk (POST /events of the reference Bloodbank)",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "settings": {"seconds": seconds},
         "wrk": wrk,
         "generator": generator,

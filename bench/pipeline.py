@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._common import machine, post  # noqa: E402
 from bench.bloodbank import _baseline_server  # noqa: E402
 from bench.candystore import Pipeline, _envelope  # noqa: E402
 from harness.backends import create_backend, free_port  # noqa: E402
@@ -62,18 +61,7 @@ async def _drive(port: int, seconds: float, connections: int, rate: float | None
                 delay = due - time.perf_counter()
                 if rate and delay > 0:
                     await asyncio.sleep(delay)
-                body = _envelope()
-                head = (
-                    "POST /events HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n"
-                ).encode()
-                writer.write(head + body)
-                status = int((await reader.readline()).split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
+                status = await post(reader, writer, "/events", _envelope())
                 if status != 202:
                     raise RuntimeError(f"publish answered {status}")
                 sent += 1
@@ -168,12 +156,7 @@ def run(seconds: float, latency_seconds: float, out: Path) -> dict[str, Any]:
     }
     result = {
         "benchmark": "pipeline publish -> stored",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "settings": {"seconds": seconds, "latency_seconds": latency_seconds, "http_connections": CONNECTIONS},
         **result,
     }

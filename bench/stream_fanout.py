@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +25,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench._common import machine  # noqa: E402
 
 
 def _stored_at(message: str) -> float:
@@ -130,11 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "candystore stream fan-out (WS /events/stream) through a burst",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "settings": {"events_per_burst": args.events, "stream_queue_size": 10_000},
         "runs": runs,
         "goals": {
