@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from harness.backends._base import StartStop
-from harness.launch import wait_until
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -127,19 +126,6 @@ class OtlpReceiver(StartStop):
     def trace(self, trace_id: str) -> list[Span]:
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id.lower()]
-
-    def wait_for_trace(self, trace_id: str, services: set[str], timeout: float = 15.0) -> list[Span]:
-        """The spans of ``trace_id`` once every one of ``services`` sent one (or whatever came by then)."""
-        try:
-            wait_until(
-                lambda: services <= {s.service for s in self.trace(trace_id)},
-                timeout=timeout,
-                interval=0.1,
-                describe=f"spans of trace {trace_id}",
-            )
-        except TimeoutError:
-            pass
-        return self.trace(trace_id)
 
     def stop(self) -> None:
         if self._server is not None:

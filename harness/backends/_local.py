@@ -254,7 +254,7 @@ class RabbitMQServer(_ProcessServer):
             )
         if self.prometheus_port:
             checks.append(http(f"http://127.0.0.1:{self.prometheus_port}/metrics"))
-        return checks[0] if len(checks) == 1 else all_of(*checks)
+        return all_of(*checks)
 
     def tls_context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls is not None else None

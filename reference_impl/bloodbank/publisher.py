@@ -146,13 +146,10 @@ class Publisher:
         on_retry: RetryHook | None = None,
         tracer: trace.Tracer | None = None,
     ) -> None:
-        self.amqp_url = amqp_url
         self.topology = topology or Topology()
         self.signer = signer
         self.retry = retry or RetryConfig()
         self.confirm_timeout = confirm_timeout
-        self.connect_timeout = connect_timeout
-        self.reconnect_interval = reconnect_interval
         self.on_retry = on_retry
         self.tracer = tracer or trace.get_tracer("reference_impl.bloodbank")
         self.retries_total = 0
