@@ -175,12 +175,7 @@ def reference_services(
     """
     from harness.services import start_reference_services
 
-    endpoint = otlp_receiver.endpoint
-    tracing = {
-        "bloodbank": {"BLOODBANK_TRACE_EXPORT": "otlp", "BLOODBANK_OTLP_ENDPOINT": endpoint},
-        "candystore": {"CANDYSTORE_OTLP_ENDPOINT": endpoint},
-    }
-    started = start_reference_services(backend, harness_settings, extra_env=tracing)
+    started = start_reference_services(backend, harness_settings, otlp_endpoint=otlp_receiver.endpoint)
     try:
         yield started
     finally:

@@ -52,8 +52,9 @@ class ServiceProcess:
 
     def launch(self) -> None:
         """Launch the process without waiting (several services start in parallel)."""
-        module = self.module or launcher(self.name).MODULE
-        path = self.ready_path or launcher(self.name).READY_PATH
+        own = launcher(self.name)
+        module = self.module or own.MODULE
+        path = self.ready_path or own.READY_PATH
         self.process = ManagedProcess(
             self.name,
             [sys.executable, "-m", *module.split()],
@@ -91,16 +92,19 @@ def available(name: str) -> bool:
 
 
 def launcher(name: str) -> ModuleType:
-    """The launch module of a reference service (``reference_impl.<name>.launch``): command, environment,
+    """The launch module of a reference service (``reference_impl.<name>.launch``): module, environment,
     liveness and readiness paths, owned by the service itself."""
     return importlib.import_module(f"reference_impl.{name}.launch")
 
 
-def service_env(name: str, backend: Backend, port: int, settings: Settings | None = None) -> dict[str, str]:
+def service_env(
+    name: str, backend: Backend, port: int, settings: Settings | None = None, otlp_endpoint: str = ""
+) -> dict[str, str]:
     """Environment variables that configure a reference service for this backend (see its README).
 
     With ``settings``, the run's credentials go in too: Bloodbank signs with the active key and requires the
-    API keys (rate-limited per key); Candystore requires signatures and accepts every key (rotation).
+    API keys (rate-limited per key); Candystore requires signatures and accepts every key (rotation). With
+    ``otlp_endpoint``, both export the spans of sampled traces there.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_"))}
     env.update(backend.topology.env())
@@ -116,6 +120,7 @@ def service_env(name: str, backend: Backend, port: int, settings: Settings | Non
                 signing_key_id=settings.signing_key[0] if signing_keys and settings is not None else "",
                 api_keys=api_keys,
                 rate_limit=REFERENCE_RATE_LIMIT if limited else None,
+                otlp_endpoint=otlp_endpoint,
             )
         )
     else:
@@ -125,6 +130,7 @@ def service_env(name: str, backend: Backend, port: int, settings: Settings | Non
                 amqp_url=backend.amqp_url,
                 database_url=backend.database_url,
                 signing_keys=signing_keys,
+                otlp_endpoint=otlp_endpoint,
             )
         )
     return env
@@ -138,8 +144,10 @@ def start_reference_services(
     log_dir: Path | None = None,
     extra_env: dict[str, dict[str, str]] | None = None,
     modules: dict[str, str] | None = None,
+    otlp_endpoint: str = "",
 ) -> dict[str, ServiceProcess]:
-    """Start the reference services not given by URL, in parallel; return when all are ready."""
+    """Start the reference services not given by URL, in parallel; return when all are ready (spans to
+    ``otlp_endpoint`` when given)."""
     wanted = []
     if not settings.candystore_url and available("candystore"):
         wanted.append("candystore")
@@ -153,7 +161,7 @@ def start_reference_services(
             port = free_port()
             service = ServiceProcess(
                 name=name,
-                env=service_env(name, backend, port, settings),
+                env=service_env(name, backend, port, settings, otlp_endpoint),
                 port=port,
                 log=log_dir / f"{name}.log",
                 extra_env=(extra_env or {}).get(name, {}),

@@ -146,16 +146,12 @@ def run_one(
         # spans go to the verify run's OTLP receiver, on a port chosen here, as a team would configure it
         otlp = f"127.0.0.1:{free_port()}"
         extra.append(f"--otlp-receiver={otlp}")
-        tracing = {
-            "bloodbank": {"BLOODBANK_TRACE_EXPORT": "otlp", "BLOODBANK_OTLP_ENDPOINT": f"http://{otlp}"},
-            "candystore": {"CANDYSTORE_OTLP_ENDPOINT": f"http://{otlp}"},
-        }
         services = start_reference_services(
             service_servers,  # type: ignore[arg-type]
             settings,
             log_dir=logs,
             modules=modules,
-            extra_env=tracing,
+            otlp_endpoint=f"http://{otlp}",
         )
         for service in services.values():
             stack.callback(service.stop)

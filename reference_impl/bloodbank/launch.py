@@ -19,10 +19,12 @@ def environment(
     signing_key_id: str = "",
     api_keys: str = "",
     rate_limit: tuple[float, int] | None = None,
+    otlp_endpoint: str = "",
 ) -> dict[str, str]:
     """``BLOODBANK_*`` variables: listen on ``host:port``, publish to ``amqp_url``; sign with
     ``signing_key_id`` of ``signing_keys``; require ``api_keys``, each limited to ``rate_limit`` (rate/s,
-    burst). Topology names: the variables of :meth:`holyfields.topology.Topology.env`."""
+    burst); export the spans of sampled traces to ``otlp_endpoint`` (OTLP/HTTP, JSON).
+    Topology names: the variables of :meth:`holyfields.topology.Topology.env`."""
     env = {"BLOODBANK_AMQP_URL": amqp_url, "BLOODBANK_HOST": host, "BLOODBANK_PORT": str(port)}
     if signing_keys:
         env["BLOODBANK_SIGNING_KEYS"] = signing_keys
@@ -32,4 +34,7 @@ def environment(
         if rate_limit is not None:
             env["BLOODBANK_RATE_LIMIT"] = str(rate_limit[0])
             env["BLOODBANK_RATE_BURST"] = str(rate_limit[1])
+    if otlp_endpoint:
+        env["BLOODBANK_TRACE_EXPORT"] = "otlp"
+        env["BLOODBANK_OTLP_ENDPOINT"] = otlp_endpoint
     return env

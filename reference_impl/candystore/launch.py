@@ -11,10 +11,17 @@ READY_PATH = "/readyz"
 
 
 def environment(
-    *, port: int, amqp_url: str, database_url: str, host: str = "127.0.0.1", signing_keys: str = ""
+    *,
+    port: int,
+    amqp_url: str,
+    database_url: str,
+    host: str = "127.0.0.1",
+    signing_keys: str = "",
+    otlp_endpoint: str = "",
 ) -> dict[str, str]:
     """``CANDYSTORE_*`` variables: listen on ``host:port``, consume from ``amqp_url``, store in
-    ``database_url``; with ``signing_keys``, require a valid signature by any of them (key rotation).
+    ``database_url``; with ``signing_keys``, require a valid signature by any of them (key rotation); with
+    ``otlp_endpoint``, export a store span per stored event of a sampled trace (OTLP/HTTP, JSON).
     Topology names: the variables of :meth:`holyfields.topology.Topology.env`."""
     env = {
         "CANDYSTORE_AMQP_URL": amqp_url,
@@ -25,4 +32,6 @@ def environment(
     if signing_keys:
         env["CANDYSTORE_REQUIRE_SIGNATURES"] = "true"
         env["CANDYSTORE_SIGNING_KEYS"] = signing_keys
+    if otlp_endpoint:
+        env["CANDYSTORE_OTLP_ENDPOINT"] = otlp_endpoint
     return env
