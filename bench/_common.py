@@ -1,11 +1,13 @@
-"""What every benchmark shares: the machine block of its JSON result, and one keep-alive HTTP/1.1 request on
-a raw asyncio stream (a load generator that costs little CPU)."""
+"""What every benchmark shares: the machine block of its JSON result, writing that result, and one keep-alive
+HTTP/1.1 request on a raw asyncio stream (a load generator that costs little CPU)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 
@@ -17,6 +19,12 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average": os.getloadavg(),
     }
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """The JSON result, indented, in ``path`` (its folder made when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -32,7 +31,7 @@ import orjson
 import pika
 from fastapi import FastAPI, Request, Response  # module level: the baseline's annotations must resolve
 
-from bench._common import machine, post
+from bench._common import machine, post, write_result
 from harness.backends import create_backend, free_port, run_id
 from harness.launch import ManagedProcess, http
 from harness.services import ServiceProcess, service_env
@@ -323,8 +322,7 @@ def run(seconds: float, rounds: int, concurrency: int, out: Path) -> dict[str, A
         "single_met": result["single"]["ratio"] >= GOAL,
         "batch_met": result["batch"]["ratio"] >= GOAL,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(out, result)
     return result
 
 

@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import machine  # noqa: E402
+from bench._common import machine, write_result  # noqa: E402
 
 PREFETCH, BATCH, LINGER_MS = 1000, 500, 5
 EVENT_TYPE = "github.pr.opened.v1"
@@ -352,8 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "duration_s": round(time.monotonic() - began, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(
         json.dumps(
             {

@@ -26,7 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import machine  # noqa: E402
+from bench._common import machine, write_result  # noqa: E402
 from harness._layout import suites_root  # noqa: E402
 from harness.config import Settings  # noqa: E402
 from harness.stack import Stack  # noqa: E402
@@ -106,8 +106,7 @@ def run(seconds: float, out: Path) -> dict[str, Any]:
     }
     if wrk["available"]:
         result["generator_to_wrk"] = round(generator["achieved_rate"] / wrk["requests_per_s"], 3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(out, result)
     return result
 
 

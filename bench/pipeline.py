@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import machine, post  # noqa: E402
+from bench._common import machine, post, write_result  # noqa: E402
 from bench.bloodbank import _baseline_server  # noqa: E402
 from bench.candystore import Pipeline, _envelope  # noqa: E402
 from harness.backends import create_backend, free_port  # noqa: E402
@@ -160,8 +159,7 @@ def run(seconds: float, latency_seconds: float, out: Path) -> dict[str, Any]:
         "settings": {"seconds": seconds, "latency_seconds": latency_seconds, "http_connections": CONNECTIONS},
         **result,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(out, result)
     return result
 
 

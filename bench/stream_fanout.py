@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import machine  # noqa: E402
+from bench._common import machine, write_result  # noqa: E402
 
 
 def _stored_at(message: str) -> float:
@@ -140,8 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "duration_s": round(time.monotonic() - began, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
     return 0
 
