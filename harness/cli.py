@@ -210,6 +210,12 @@ def verify_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="after the suites, a `harness load --profile PRESET` run (e.g. smoke); its SLIs join the report",
     )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="the load run (--load; smoke when not given) runs with a private Prometheus scraping the stack "
+        "with the SLO rules; Prometheus's own SLIs go beside the load verdict's in the report",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -219,6 +225,16 @@ def verify(args: argparse.Namespace) -> int:
 
     from harness.verify import run_verify
 
+    if args.prometheus:
+        from harness.prometheus import PrometheusUnavailable, find_binary
+
+        try:
+            find_binary()
+        except PrometheusUnavailable as exc:
+            _say(f"harness verify: --prometheus: {exc}")
+            return 2
+        if args.load is None:
+            args.load = "smoke"
     return run_verify(
         settings_from(args),
         suites=args.suites,
@@ -231,6 +247,7 @@ def verify(args: argparse.Namespace) -> int:
         screenshot=args.screenshot,
         allure=args.allure,
         load=args.load,
+        prometheus=args.prometheus,
     )
 
 

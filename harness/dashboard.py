@@ -4,7 +4,7 @@ Everything is read from one directory (``reports/`` by default), so the page can
 (``harness report``) and tests can feed it a small fixture directory:
 
 - ``summary.json`` (required: written by ``harness verify``), ``junit.xml`` (test ids as evidence);
-- ``load.json`` (``harness load``), ``mutants.json`` (``harness mutants``), ``coverage.xml`` (Cobertura),
+- ``load/summary.json`` (``harness load``; an older ``load.json`` too), ``mutants.json`` (``harness mutants``), ``coverage.xml`` (Cobertura),
   ``pact-matrix.json`` (``harness can-i-deploy``), ``history.jsonl`` (one line per verify) — each optional:
   what is absent is shown as "not run" / "not measured", never guessed.
 
@@ -184,6 +184,30 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def load_summary(directory: Path) -> dict[str, Any] | None:
+    """The latest load run of a reports directory in the page's terms: ``load/summary.json`` of ``harness
+    load`` (what ``harness verify --load`` leaves), else an older ``load.json``; None when there is none."""
+    path = directory / "load" / "summary.json"
+    if not path.exists():
+        path = directory / "load.json"
+        if not path.exists():
+            return None
+        load = _json(path)
+        load.setdefault("finished_at", path.stat().st_mtime)
+        return load
+    load = _json(path)
+    config = load.get("config") or {}
+    users = config.get("users")
+    http = (load.get("requests") or {}).get("HTTP publish") or {}
+    started, elapsed = load.get("started_at"), load.get("elapsed_seconds")
+    load.setdefault("finished_at", started + elapsed if started and elapsed else path.stat().st_mtime)
+    load.setdefault("throughput_rps", load.get("achieved_rate"))
+    load.setdefault("publish_latency_ms", {"p50": http.get("p50_ms"), "p99": http.get("p99_ms")})
+    if isinstance(users, dict):  # users of each kind
+        load["config"] = {**config, "users": sum(users.values())}
+    return load
+
+
 def load_run(directory: Path) -> RunFiles:
     """Read a reports directory; :class:`ReportInputError` when it holds no ``summary.json``."""
     directory = Path(directory)
@@ -193,9 +217,7 @@ def load_run(directory: Path) -> RunFiles:
             f"no {summary_file}: run `harness verify` first (or pass --reports DIR of an earlier run)"
         )
     summary = _json(summary_file)
-    load = _json(directory / "load.json") if (directory / "load.json").exists() else None
-    if load is not None:
-        load.setdefault("finished_at", (directory / "load.json").stat().st_mtime)
+    load = load_summary(directory)
     mutants = summary.get("mutants")
     if mutants is None and (directory / "mutants.json").exists():
         mutants = _json(directory / "mutants.json")
@@ -476,23 +498,41 @@ def _slos(run: RunFiles) -> str:
     if run.load:
         load = run.load
         cfg = load.get("config", {})
-        parts.append(
-            f"<p>Latest load run, finished {_when(load.get('finished_at'))}: {_fmt(load.get('requests'))} "
-            f"requests, {_fmt(load.get('throughput_rps'))} req/s, {_fmt(cfg.get('users'))} users &times; "
-            f"{_fmt(cfg.get('rate_per_user'))} req/s for {_fmt(cfg.get('duration_seconds'))} s — verdict "
-            f"{_badge('met' if load.get('passed') else 'missed')}</p>"
-        )
+        verdict = _badge("met" if load.get("passed") else "missed")
+        if "target_rate" in load:  # harness load (open model)
+            parts.append(
+                f"<p>Latest load run, finished {_when(load.get('finished_at'))}: "
+                f"{_fmt(load.get('published'))} events published at {_fmt(load.get('achieved_rate'))} "
+                f"events/s (target {_fmt(load.get('target_rate'))}) for {_fmt(cfg.get('duration_seconds'))} s "
+                f"by {_fmt(cfg.get('users'))} users; {_fmt(load.get('stored'))} stored, "
+                f"{_fmt(load.get('lost'))} lost, {_fmt(load.get('duplicated'))} duplicated — verdict {verdict}</p>"
+            )
+        else:
+            parts.append(
+                f"<p>Latest load run, finished {_when(load.get('finished_at'))}: {_fmt(load.get('requests'))} "
+                f"requests, {_fmt(load.get('throughput_rps'))} req/s, {_fmt(cfg.get('users'))} users &times; "
+                f"{_fmt(cfg.get('rate_per_user'))} req/s for {_fmt(cfg.get('duration_seconds'))} s — verdict "
+                f"{verdict}</p>"
+            )
+        seen = {r["key"]: r.get("prometheus") for r in (load.get("prometheus") or {}).get("slis", [])}
         rows = [
             [
                 escape(r["sli"]),
                 _fmt(r.get("value"), " " + r.get("unit", "")),
+                *([_fmt(seen.get(r.get("key")), " " + r.get("unit", ""))] if seen else []),
                 escape(r.get("slo", "")),
                 escape(r.get("alert", "")),
                 _badge(r.get("status", "not measured")),
             ]
             for r in load.get("verdict", [])
         ]
-        parts.append(_table(["SLI", "value", "SLO", "alert", "status"], rows, {1}))
+        head = ["SLI", "value", *(["Prometheus"] if seen else []), "SLO", "alert", "status"]
+        parts.append(_table(head, rows, {1, 2} if seen else {1}))
+        if seen:
+            parts.append(
+                "<p>Prometheus: the same SLIs as the SLO recording rules computed them from the services' "
+                "own metrics, scraped every second during the run.</p>"
+            )
         pub, e2e = load.get("publish_latency_ms") or {}, load.get("e2e_latency_ms") or {}
         parts.append(
             _table(
@@ -508,7 +548,9 @@ def _slos(run: RunFiles) -> str:
                         "publish → stored",
                         _fmt(e2e.get("p50"), " ms"),
                         _fmt(e2e.get("p99"), " ms"),
-                        f"{_fmt(e2e.get('stored'))} of {_fmt(e2e.get('sampled'))} sampled",
+                        f"every event ({_fmt(e2e.get('measured'))}, {_fmt(e2e.get('measured_percent'))} %)"
+                        if "measured" in e2e
+                        else f"{_fmt(e2e.get('stored'))} of {_fmt(e2e.get('sampled'))} sampled",
                     ],
                 ],
                 {1, 2},

@@ -97,9 +97,14 @@ class RunReport:
         ]
         self.contracts.append(row)
 
-    def add_sli(self, name: str, value: float, *, slo: str, ok: bool, unit: str = "") -> None:
-        """A measured service-level indicator (SPEC §5), e.g. correlation integrity 100 % (SLO 100 %)."""
+    def add_sli(
+        self, name: str, value: float, *, slo: str, ok: bool, unit: str = "", prometheus: float | None = None
+    ) -> None:
+        """A measured service-level indicator (SPEC §5), e.g. correlation integrity 100 % (SLO 100 %);
+        ``prometheus``: the same SLI as a Prometheus scraping the run computed it (its recording rule)."""
         self.slis[name] = {"value": value, "unit": unit, "slo": slo, "ok": ok}
+        if prometheus is not None:
+            self.slis[name]["prometheus"] = prometheus
 
     @property
     def failed(self) -> int:
@@ -435,12 +440,19 @@ def render_markdown(summary: dict[str, Any]) -> str:
             "",
             "## Service levels measured",
             "",
-            "| SLI | value | SLO | verdict |",
-            "|---|---:|---|---|",
         ]
+        both = any("prometheus" in sli for sli in summary["slis"].values())
+        if both:
+            lines += ["| SLI | value | Prometheus | SLO | verdict |", "|---|---:|---:|---|---|"]
+        else:
+            lines += ["| SLI | value | SLO | verdict |", "|---|---:|---|---|"]
         for name, sli in sorted(summary["slis"].items()):
             verdict = "met" if sli["ok"] else "MISSED"
-            lines.append(f"| {name} | {sli['value']}{sli.get('unit', '')} | {sli['slo']} | {verdict} |")
+            value = f"{sli['value']}{sli.get('unit', '')}"
+            if both:
+                seen = sli.get("prometheus")
+                value += " | " + ("-" if seen is None else f"{seen}{sli.get('unit', '')}")
+            lines.append(f"| {name} | {value} | {sli['slo']} | {verdict} |")
     if summary.get("contracts"):
         lines += ["", "## Contract matrix", "", "| consumer | provider | interaction | result |"]
         lines.append("|---|---|---|---|")

@@ -63,6 +63,7 @@ def run_verify(
     screenshot: bool = True,
     allure: bool = True,
     load: str | None = None,
+    prometheus: bool = False,
 ) -> int:
     """Run the suites in-process; write ``summary.json``, ``report.md``, ``junit.xml``, ``index.html`` (and a
     line of ``history.jsonl``), with ``coverage``: ``coverage.xml`` and ``coverage/``; 0 when all pass."""
@@ -105,7 +106,7 @@ def run_verify(
         if measured is not None:
             report.coverage = measured.finish() or []
     report.checks["generated types"] = not _types_drift()
-    load_ok = run_load_slis(settings, load, reports, report) if load else True
+    load_ok = run_load_slis(settings, load, reports, report, prometheus=prometheus) if load else True
     path = report.write(reports)
     from harness.dashboard import photograph, record_run
     from harness.matrix import record_after_verify
@@ -154,14 +155,19 @@ def run_verify(
     return 0
 
 
-def run_load_slis(settings: Settings, preset: str, reports: Path, report: RunReport) -> bool:
-    """``harness load --profile PRESET`` against the same target; its SLI table goes into the run's report.
+def run_load_slis(
+    settings: Settings, preset: str, reports: Path, report: RunReport, *, prometheus: bool = False
+) -> bool:
+    """``harness load --profile PRESET`` against the same target; its SLI table goes into the run's report,
+    with ``prometheus`` each SLI as a private Prometheus computed it too (the SLO recording rules).
 
     False when the load run missed an SLO or wrote no summary."""
     import json
     import subprocess
 
     argv = [sys.executable, "-m", "harness.cli", "load", "--profile", preset, "--reports", str(reports)]
+    if prometheus:
+        argv.append("--prometheus")
     # the same target, handed over as HARNESS_* variables (keys stay off the command line)
     env = dict(os.environ)
     env.update(
@@ -175,8 +181,18 @@ def run_load_slis(settings: Settings, preset: str, reports: Path, report: RunRep
         report.add_sli(f"load run ({preset})", 0.0, slo="a summary", ok=False)
         return False
     summary = json.loads(path.read_text())
+    seen = {r["key"]: r["prometheus"] for r in (summary.get("prometheus") or {}).get("slis", [])}
     for row in summary["verdict"]:
         if row["value"] is not None:
             ok = row["status"] in ("met", "not measured")
-            report.add_sli(f"load: {row['sli']}", row["value"], slo=row["slo"], ok=ok, unit=f" {row['unit']}")
+            report.add_sli(
+                f"load: {row['sli']}",
+                row["value"],
+                slo=row["slo"],
+                ok=ok,
+                unit=f" {row['unit']}",
+                prometheus=seen.get(row.get("key", "")),
+            )
+    if prometheus and not seen:
+        report.add_sli("load: SLIs from Prometheus", 0.0, slo="recording rules evaluated", ok=False)
     return bool(summary["passed"])

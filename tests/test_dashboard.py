@@ -132,3 +132,43 @@ def test_contract_matrix_shows_versions_and_pact_hash_from_the_can_i_deploy_matr
     row = re.search(r"<tr><td>candybar</td>(.*?)</tr>", contracts, re.S)
     assert row and "c-7" in row.group(1) and "p-9" in row.group(1) and "ffffffffffff" in row.group(1)
     assert "2023-11-14 22:15 UTC" in row.group(1)
+
+
+def test_the_open_model_load_summary_is_shown_with_prometheus_beside_it(tmp_path: Path) -> None:
+    """`harness load` writes load/summary.json (not load.json): the page must show that run, and the SLIs a
+    private Prometheus computed for it in their own column."""
+    run = write_run(tmp_path, extras=False)
+    summary = {
+        "target_rate": 50.0,
+        "achieved_rate": 50.5,
+        "published": 505,
+        "stored": 505,
+        "lost": 0,
+        "duplicated": 0,
+        "started_at": 1_700_000_000.0,
+        "elapsed_seconds": 10.0,
+        "config": {"duration_seconds": 10.0, "users": {"HttpPublisher": 41, "Reader": 7}},
+        "requests": {"HTTP publish": {"p50_ms": 4, "p99_ms": 8}},
+        "e2e_latency_ms": {"p50": 9.3, "p99": 27.2, "measured": 505, "measured_percent": 100.0},
+        "verdict": [
+            {
+                "key": "e2e_latency_p99_ms",
+                "sli": "end-to-end latency p99, publish → stored",
+                "value": 27.2,
+                "unit": "ms",
+                "slo": "< 500 ms",
+                "alert": "> 1000 ms",
+                "status": "met",
+            }
+        ],
+        "prometheus": {"url": "http://127.0.0.1:9", "slis": [{"key": "e2e_latency_p99_ms", "prometheus": 39.3}]},
+        "passed": True,
+    }
+    (run / "load").mkdir()
+    (run / "load" / "summary.json").write_text(json.dumps(summary))
+    slos = _section(render_index(load_run(run)), "slos")
+    assert "505 events published at 50.5 events/s (target 50)" in slos and "by 48 users" in slos
+    assert "<th class=n>Prometheus</th>" in slos and "<td class=n>39.3 ms</td>" in slos
+    assert "every event (505, 100 %)" in slos
+    record_run(run, when=1_700_000_100)
+    assert read_history(run / "history.jsonl")[0]["load"]["e2e_p99_ms"] == 27.2

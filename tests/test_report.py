@@ -197,3 +197,22 @@ def test_a_row_of_a_table_driven_check_names_its_own_defect() -> None:
     report = SimpleNamespace(nodeid="scenarios/faults/test_faults.py::test_outage[rabbitmq-restart]")
     assert _title(row, report) == "Events lost across a RabbitMQ restart"  # type: ignore[arg-type]
     assert _title(plain, report) == "An outage while events flow: nothing lost"  # type: ignore[arg-type]
+
+
+def test_markdown_shows_prometheus_beside_the_load_sli_when_measured() -> None:
+    report = RunReport(target={})
+    report.add_sli("load: DLQ size", 0.0, slo="< 100 messages", ok=True, unit=" messages", prometheus=0.0)
+    report.add_sli("correlation integrity", 100.0, slo="100 %", ok=True, unit=" %")
+    text = render_markdown(report.summary())
+    assert "| SLI | value | Prometheus | SLO | verdict |" in text
+    assert "| load: DLQ size | 0.0 messages | 0.0 messages | < 100 messages | met |" in text
+    assert "| correlation integrity | 100.0 % | - | 100 % | met |" in text
+
+
+def test_verify_with_prometheus_but_no_binary_names_the_install(monkeypatch, capsys, tmp_path) -> None:
+    from harness.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no prometheus here
+    assert main(["verify", "--prometheus", "--reports", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--prometheus" in err and "apt-get install -y prometheus" in err
