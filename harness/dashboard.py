@@ -4,7 +4,8 @@ Everything is read from one directory (``reports/`` by default), so the page can
 (``harness report``) and tests can feed it a small fixture directory:
 
 - ``summary.json`` (required: written by ``harness verify``), ``junit.xml`` (test ids as evidence);
-- ``load/summary.json`` (``harness load``; an older ``load.json`` too), ``mutants.json`` (``harness mutants``), ``coverage.xml`` (Cobertura),
+- ``load/summary.json`` (``harness load``; an older ``load.json`` too), ``mutants.json`` (``harness
+  mutants``), ``coverage.xml`` (Cobertura),
   ``pact-matrix.json`` (``harness can-i-deploy``), ``history.jsonl`` (one line per verify) — each optional:
   what is absent is shown as "not run" / "not measured", never guessed.
 
@@ -500,16 +501,19 @@ def _slos(run: RunFiles) -> str:
         cfg = load.get("config", {})
         verdict = _badge("met" if load.get("passed") else "missed")
         if "target_rate" in load:  # harness load (open model)
+            finished, seconds = _when(load.get("finished_at")), _fmt(cfg.get("duration_seconds"))
             parts.append(
-                f"<p>Latest load run, finished {_when(load.get('finished_at'))}: "
+                f"<p>Latest load run, finished {finished}: "
                 f"{_fmt(load.get('published'))} events published at {_fmt(load.get('achieved_rate'))} "
-                f"events/s (target {_fmt(load.get('target_rate'))}) for {_fmt(cfg.get('duration_seconds'))} s "
+                f"events/s (target {_fmt(load.get('target_rate'))}) for {seconds} s "
                 f"by {_fmt(cfg.get('users'))} users; {_fmt(load.get('stored'))} stored, "
-                f"{_fmt(load.get('lost'))} lost, {_fmt(load.get('duplicated'))} duplicated — verdict {verdict}</p>"
+                f"{_fmt(load.get('lost'))} lost, {_fmt(load.get('duplicated'))} duplicated — "
+                f"verdict {verdict}</p>"
             )
         else:
+            finished = _when(load.get("finished_at"))
             parts.append(
-                f"<p>Latest load run, finished {_when(load.get('finished_at'))}: {_fmt(load.get('requests'))} "
+                f"<p>Latest load run, finished {finished}: {_fmt(load.get('requests'))} "
                 f"requests, {_fmt(load.get('throughput_rps'))} req/s, {_fmt(cfg.get('users'))} users &times; "
                 f"{_fmt(cfg.get('rate_per_user'))} req/s for {_fmt(cfg.get('duration_seconds'))} s — verdict "
                 f"{verdict}</p>"

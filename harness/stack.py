@@ -20,6 +20,7 @@ class Stack(StartStop):
         with_services: bool = True,
         progress: Callable[[str], None] | None = None,
         prometheus: bool = False,
+        rules_time_scale: float = 1.0,
     ) -> None:
         self.settings = settings
         self.with_services = with_services
@@ -29,6 +30,8 @@ class Stack(StartStop):
         #: start a private Prometheus scraping the services and the broker (``harness up --prometheus``)
         self.with_prometheus = prometheus
         self.prometheus: Any = None
+        #: the SLO rules' windows times this (tests watch every alert fire on a faster clock)
+        self.rules_time_scale = rules_time_scale
 
     def start(self) -> Stack:
         self.backend = create_backend(
@@ -76,7 +79,8 @@ class Stack(StartStop):
 
         assert self.backend is not None
         topology = self.settings.topology if self.settings.external_services else self.backend.topology
-        self.prometheus = PrometheusServer(self.scrape_targets(), render_rules(topology))
+        rules = render_rules(topology, time_scale=self.rules_time_scale)
+        self.prometheus = PrometheusServer(self.scrape_targets(), rules)
         self._progress(f"starting Prometheus scraping {', '.join(self.prometheus.targets)} …")
         self.prometheus.start()
 

@@ -161,7 +161,10 @@ def test_the_open_model_load_summary_is_shown_with_prometheus_beside_it(tmp_path
                 "status": "met",
             }
         ],
-        "prometheus": {"url": "http://127.0.0.1:9", "slis": [{"key": "e2e_latency_p99_ms", "prometheus": 39.3}]},
+        "prometheus": {
+            "url": "http://127.0.0.1:9",
+            "slis": [{"key": "e2e_latency_p99_ms", "prometheus": 39.3}],
+        },
         "passed": True,
     }
     (run / "load").mkdir()

@@ -16,7 +16,20 @@ needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not found: `apt-get install -y prometheus` (./run bootstrap does it)"
 )
 #: PromQL functions / keywords / recording rule names: not metric names
-_NOT_METRICS = {"sum", "rate", "by", "le", "on", "and", "or", "min", "deriv", "vector", "histogram_quantile"}
+_NOT_METRICS = {
+    "sum",
+    "rate",
+    "increase",
+    "by",
+    "le",
+    "on",
+    "and",
+    "or",
+    "min",
+    "deriv",
+    "vector",
+    "histogram_quantile",
+}
 
 
 def test_committed_rules_and_tests_match_the_table() -> None:
@@ -123,3 +136,11 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path) -> None:
         timeout=120,
     )
     assert out.returncode != 0 and "PublishSuccessRateLow fires" in out.stdout + out.stderr
+
+
+def test_a_time_scaled_rendering_shrinks_every_window_but_keeps_three_scrapes() -> None:
+    fast = slo.render_rules(time_scale=0.02)
+    assert "for: 5m" not in fast and "for: 6s" in fast and "for: 12s" in fast  # 5m, 10m
+    assert "[5m]" not in fast and "[6s]" in fast and "[3s]" in fast  # 5m; 10s and 1m floor at 3 s
+    assert fast.replace("[6s]", "[5m]").count("for:") == slo.render_rules().count("for:")
+    assert slo.render_rules(time_scale=1.0) == slo.RULES_FILE.read_text()
