@@ -411,7 +411,9 @@ def load(args: argparse.Namespace) -> int:
             pids = {name: list(p) for name, p in (info.get("pids") or {}).items()}
             pids.update({name: [pid] for name, pid in (info.get("service_pids") or {}).items()})
             reports = Path(args.reports)
-            return capacity_search(command, env, start=plan.rate, reports=reports, pids=pids, say=_say)
+            return capacity_search(
+                command, env, start=plan.rate, reports=reports, pids=pids, say=_say, workers=args.workers
+            )
         code = run_runner(command(plan.rate, Path(args.reports)), env, injector)
         if getattr(stack, "prometheus", None) is not None:
             from harness.prometheus import compare_with_load

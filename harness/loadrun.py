@@ -170,6 +170,21 @@ def capacity_rates(start: float, passed: Callable[[float], bool]) -> tuple[float
     return good, tried
 
 
+#: CPU of the load generator (percent of its processes' cores) at which the generator, not the service,
+#: is taken to have been the limit of a step that missed only its arrival rate
+GENERATOR_SATURATED = 85.0
+
+
+def limiting_factor(step: dict[str, Any], workers: int) -> str:
+    """What broke a capacity step: ``load generator`` when it missed only the arrival rate while the
+    generator's processes were busy (>= GENERATOR_SATURATED % of the cores they can use: one per worker,
+    one when running in-process), else ``service``."""
+    failed = set(step.get("failed") or [])
+    cores = max(1, workers)
+    busy = (step.get("cpu_percent") or {}).get("load generator", 0.0) >= GENERATOR_SATURATED * cores
+    return "load generator" if failed == {"achieved_rate_percent"} and busy else "service"
+
+
 def capacity_search(
     command: Callable[[float, Path], list[str]],
     env: dict[str, str],
@@ -178,6 +193,7 @@ def capacity_search(
     reports: Path,
     pids: dict[str, list[int]],
     say: Callable[[str], None],
+    workers: int = 0,
 ) -> int:
     """Step the arrival rate until an SLO breaks; write ``capacity.json`` and the knee's ``summary.json``."""
     out = reports / "load"
@@ -219,8 +235,12 @@ def capacity_search(
 
     knee, _tried = capacity_rates(start, step)
     at_knee = next((s for s in steps if s["rate"] == knee), None)
+    broke = next((s for s in steps if not s["passed"]), None)
+    limited_by = limiting_factor(broke, workers) if broke else None
     result = {
         "knee_rate": knee,
+        "limited_by": limited_by,
+        "workers": workers,
         "knee_e2e_latency_ms": at_knee["e2e_latency_ms"] if at_knee else None,
         "cpu_percent_at_knee": at_knee["cpu_percent"] if at_knee else None,
         "steps": steps,
@@ -234,6 +254,12 @@ def capacity_search(
             f"harness load: capacity knee {knee:g} events/s (p99 {at_knee['e2e_latency_ms']['p99']} ms), "
             f"CPU % at the knee {at_knee['cpu_percent']}; {out / 'capacity.json'}"
         )
+        if limited_by == "load generator":
+            say(
+                f"harness load: the load generator was the limit (it could not send {broke['rate']:g} "
+                f"events/s with its {max(1, workers)} core(s) busy): the service may take more; rerun with "
+                f"--workers {max(2, 2 * workers)} (or workers on other machines) to find its own knee"
+            )
         return 0
     say(f"harness load: no rate held every SLO (first step {start:g} events/s); {out / 'capacity.json'}")
     return 1

@@ -52,3 +52,36 @@ def svg(rows: list[dict[str, Any]], target_rate: float) -> str:
     parts += _panel(rows, _SERIES, _H, "publish → stored latency per second of sending (ms)")
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def png(rows: list[dict[str, Any]], target_rate: float, path: Any, fault_at: float | None = None) -> None:
+    """The same two panels as :func:`svg` as a PNG (matplotlib, no display needed): events published per
+    second against the target, and the e2e latency percentiles of the events sent in each second."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display, no GUI toolkit
+    from matplotlib import pyplot
+
+    seconds = [r["second"] for r in rows]
+    figure, (rate, latency) = pyplot.subplots(2, 1, figsize=(9, 5.5), sharex=True, dpi=100)
+    try:
+        rate.plot(seconds, [r["published"] for r in rows], color="#2ca02c", label="published")
+        rate.axhline(target_rate, color="#999", linestyle="--", linewidth=1, label=f"target {target_rate:g}")
+        rate.set_ylabel("events / s")
+        rate.set_title("events published per second")
+        for key, color in _SERIES:  # a second with no event measured is a gap, not a line across it
+            values = [float("nan") if r.get(key) is None else r[key] for r in rows]
+            latency.plot(seconds, values, color=color, label=key, marker=".", markersize=3)
+        latency.set_ylabel("ms")
+        latency.set_xlabel("second of the run (by send time)")
+        latency.set_title("publish → stored latency of the events sent in each second")
+        for axes in (rate, latency):
+            if fault_at is not None:
+                axes.axvline(fault_at, color="#d62728", linestyle=":", linewidth=1, label="fault")
+            axes.grid(alpha=0.3)
+            axes.legend(loc="upper right", fontsize=8)
+            axes.set_ylim(bottom=0)
+        figure.tight_layout()
+        figure.savefig(path, format="png")
+    finally:
+        pyplot.close(figure)

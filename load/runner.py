@@ -36,7 +36,7 @@ from harness.profile import Profile, ProfileError
 from holyfields.topology import Topology
 from load import measure
 from load.locustfile import STATE, RunConfig, user_classes
-from load.plot import svg
+from load.plot import png, svg
 from load.thresholds import judge, passed
 
 #: printed when the schedule opens: ``harness load --fault NAME@S`` counts S from this line
@@ -473,6 +473,7 @@ def judge_run(args: argparse.Namespace, records: dict[str, Any], drive: _Drive) 
     }
     (out / "summary.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (out / "latency.svg").write_text(svg(result["per_second"], args.rate))
+    png(result["per_second"], args.rate, out / "latency.png", args.fault.at if args.fault else None)
     return result
 
 

@@ -279,6 +279,7 @@ def test_harness_load_smoke_run_meets_its_rate_and_measures_every_event(tmp_path
     assert len((out / "stats_history.csv").read_text().splitlines()) > 2
     assert "<html" in (out / "report.html").read_text()[:2000].lower()
     assert (out / "latency.svg").read_text().startswith("<svg")
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "load run:" in proc.stdout
 
 
@@ -330,3 +331,20 @@ def test_prometheus_slis_are_written_beside_the_load_verdict(tmp_path: Path) -> 
     assert rows["e2e_latency_p99_ms"] == {"key": "e2e_latency_p99_ms", "prometheus": 48.1, "load": 28.0}
     assert rows["publish_success_rate"]["load"] is None and rows["dlq_size"]["prometheus"] is None
     assert any("e2e_latency_p99_ms" in line and "48.1" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("failed", "generator_cpu", "workers", "limit"),
+    [
+        (["achieved_rate_percent"], 97.0, 0, "load generator"),  # in-process: one core, saturated
+        (["achieved_rate_percent"], 60.0, 0, "service"),  # generator idle: the service answered late
+        (["achieved_rate_percent", "e2e_latency_p99_ms"], 99.0, 0, "service"),  # an SLO of the service broke
+        (["achieved_rate_percent"], 120.0, 2, "service"),  # two workers: 120 % of 200 % is not saturated
+        (["achieved_rate_percent"], 185.0, 2, "load generator"),
+    ],
+)
+def test_a_capacity_step_names_what_limited_it(failed, generator_cpu, workers, limit) -> None:
+    from harness.loadrun import limiting_factor
+
+    step = {"failed": failed, "cpu_percent": {"load generator": generator_cpu, "candystore": 40.0}}
+    assert limiting_factor(step, workers) == limit
