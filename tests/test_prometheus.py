@@ -20,7 +20,7 @@ from harness import grafana
 from harness.backends import wait_until
 from harness.metrics_contract import check_exposition
 from harness.prometheus import PrometheusServer, config_text, scrape_config
-from harness.slo import QUEUE_CONSUMERS, QUEUE_MESSAGES, QUEUE_READY, alerts
+from harness.slo import QUEUE_CONSUMERS, QUEUE_MESSAGES, QUEUE_READY, QUEUE_UNACKED, alerts
 from holyfields import make_envelope
 from holyfields.topology import Topology
 
@@ -144,7 +144,7 @@ def test_prometheus_scrapes_the_stack_with_the_slo_rules(stack: dict[str, Any]) 
     wait_until(lambda: all(r["health"] == "ok" for r in prometheus.rules()), timeout=10, interval=0.5)
     # the broker's plugin exposes the per-queue series the rules read
     text = httpx.get(stack["rabbitmq_metrics_url"], timeout=10).text
-    problems, notes = check_exposition(text, [QUEUE_MESSAGES, QUEUE_READY, QUEUE_CONSUMERS])
+    problems, notes = check_exposition(text, [QUEUE_MESSAGES, QUEUE_READY, QUEUE_CONSUMERS, QUEUE_UNACKED])
     assert problems == [] and notes == []
     queue = Topology().queue
     assert any(f'queue="{queue}"' in line for line in text.splitlines() if line.startswith(QUEUE_READY.name))
